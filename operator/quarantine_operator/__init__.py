@@ -1,0 +1,1 @@
+"""The DataQuarantine operator: renders ValidationSchemas and QuarantinePipelines into workloads."""
