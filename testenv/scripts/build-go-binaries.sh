@@ -51,7 +51,6 @@ build_kube() {
       grep -E '^\s+k8s\.io/[a-z0-9-]+ => \./staging/' "$upstream" \
         | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
     } > go.mod
-    printf 'package main\n\nimport (\n\t_ "k8s.io/kubernetes/cmd/kube-apiserver"\n)\n' > tools.go
     cat > tools.go <<'GO'
 //go:build tools
 
@@ -66,9 +65,15 @@ GO
     step "kubernetes $KUBE_VERSION: resolving modules (go mod tidy, a few minutes cold)"
     go mod tidy
   fi
+  local minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
+  local ldflags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
   for name in "${targets[@]}"; do
     step "kubernetes $KUBE_VERSION: compiling $name (the first one takes 10-20 minutes cold)"
-    go build -trimpath -ldflags='-s -w' -o "$BIN/$name-$KUBE_VERSION.tmp" "k8s.io/kubernetes/cmd/$name"
+    go build -trimpath -ldflags="$ldflags" -o "$BIN/$name-$KUBE_VERSION.tmp" "k8s.io/kubernetes/cmd/$name"
     mv "$BIN/$name-$KUBE_VERSION.tmp" "$BIN/$name-$KUBE_VERSION"
   done
 }

@@ -1,0 +1,7 @@
+"""Entry point of `python -m testenv`."""
+
+import sys
+
+from testenv.cli import main
+
+sys.exit(main())

@@ -1,0 +1,41 @@
+"""Free loopback ports, and a clear error when a requested one is taken."""
+
+from __future__ import annotations
+
+import random
+import socket
+
+from testenv.errors import StackError
+
+
+def is_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:port and it can be bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_free(*, taken: set[int], grpc_offset: int | None = None) -> int:
+    """A free port in 20000-40000 not in `taken`; with `grpc_offset`, port+offset is free too."""
+    for _ in range(1000):
+        port = random.randint(20000, 40000)  # noqa: S311 - not security relevant
+        companions = [port] if grpc_offset is None else [port, port + grpc_offset]
+        if any(p in taken for p in companions):
+            continue
+        if all(is_free(p) for p in companions):
+            taken.update(companions)
+            return port
+    raise StackError("no free loopback port found in 20000-40000")
+
+
+def require_free(port: int, *, service: str) -> None:
+    """Raise a clear error when a port the stack wants is already in use."""
+    if not is_free(port):
+        raise StackError(
+            f"port {port} for {service} is already in use on 127.0.0.1; "
+            "stop whatever listens there or choose another port"
+        )

@@ -1,0 +1,1 @@
+"""One module per server of the local stack."""

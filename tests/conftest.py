@@ -1,0 +1,73 @@
+"""Session fixtures that give integration and end-to-end tests the real local stack.
+
+A running stack (`python -m testenv up`) is reused; otherwise the session starts one and stops it
+at the end. When a service cannot start, the run fails with the reason: nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from testenv.errors import StackError
+from testenv.layout import Layout
+from testenv.stack import Stack
+
+
+@dataclass(frozen=True)
+class StackEnv:
+    """Endpoints and credentials of the running local stack."""
+
+    stack: Stack
+    kafka_bootstrap: str
+    postgres_dsn: str
+    s3_endpoint: str
+    s3_access_key: str
+    s3_secret_key: str
+    kubeconfig: Path
+    kubectl: Path
+    kube_api: str
+
+    def as_environ(self) -> dict[str, str]:
+        """The stack's env file, for subprocesses."""
+        return self.stack.env()
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> Iterator[StackEnv]:
+    """The local stack, started on demand and stopped only if this session started it."""
+    stack = Stack(Layout.from_environment())
+    started_here = not stack.is_running()
+    try:
+        if started_here:
+            stack.up()
+        env = stack.env()
+    except StackError as exc:
+        pytest.fail(f"the local stack could not start: {exc}", pytrace=False)
+    try:
+        yield StackEnv(
+            stack=stack,
+            kafka_bootstrap=env["DQ_KAFKA_BOOTSTRAP"],
+            postgres_dsn=env["DQ_POSTGRES_DSN"],
+            s3_endpoint=env["DQ_S3_ENDPOINT"],
+            s3_access_key=env["DQ_S3_ACCESS_KEY"],
+            s3_secret_key=env["DQ_S3_SECRET_KEY"],
+            kubeconfig=Path(env["KUBECONFIG"]),
+            kubectl=Path(env["DQ_KUBECTL"]),
+            kube_api=env["DQ_KUBE_API"],
+        )
+    finally:
+        if started_here and not os.environ.get("DQ_KEEP_STACK"):
+            stack.down()
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A short name unique to this test, safe for topics, buckets, namespaces and databases."""
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:24].strip("-")
+    return f"{base}-{uuid.uuid4().hex[:8]}"

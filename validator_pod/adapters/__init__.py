@@ -1,0 +1,1 @@
+"""I/O adapters: the only modules that talk to Kafka, S3 and PostgreSQL."""

@@ -1,0 +1,1 @@
+"""The per-pipeline REST API (FastAPI)."""
