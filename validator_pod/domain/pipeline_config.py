@@ -34,6 +34,15 @@ class Delivery(StrEnum):
     EXACTLY_ONCE = "exactlyOnce"
 
 
+class AvroFraming(StrEnum):
+    """How Avro record values are framed on the source topics."""
+
+    CONFLUENT = "confluent"
+    """Confluent wire format: magic byte 0, a 4-byte big-endian schema id, then the body."""
+    PLAIN = "plain"
+    """The schemaless Avro body alone."""
+
+
 class SchemaRef(ContractModel):
     """A concrete schema version (the operator has already resolved `latest`)."""
 
@@ -131,6 +140,7 @@ class PipelineConfig(ContractModel):
     breaker: Breaker = Breaker()
     batching: Batching = Batching()
     max_errors_per_record: int = Field(default=20, ge=1, le=1000)
+    avro_framing: AvroFraming = AvroFraming.CONFLUENT
 
     def referenced_schemas(self) -> tuple[SchemaRef, ...]:
         """Every schema version this pipeline may select, default first, without duplicates."""
