@@ -6,13 +6,17 @@ at the end. When a service cannot start, the run fails with the reason: nothing 
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kopf.testing import KopfRunner
 
 from testenv.errors import StackError
 from testenv.layout import Layout
@@ -71,3 +75,18 @@ def unique_name(request: pytest.FixtureRequest) -> str:
     """A short name unique to this test, safe for topics, buckets, namespaces and databases."""
     base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:24].strip("-")
     return f"{base}-{uuid.uuid4().hex[:8]}"
+
+
+@contextmanager
+def kopf_running(args: Sequence[str], *, timeout: float = 60) -> Iterator[KopfRunner]:
+    """Run kopf in a thread (KopfRunner) and collect its leftovers afterwards.
+
+    kopf's event loop ends without closing its aiohttp watch connections; their sockets are
+    garbage-collected later and would raise ResourceWarning inside whichever test runs next.
+    Collecting them here, with that one warning ignored, keeps `filterwarnings=error` meaningful.
+    """
+    with KopfRunner(list(args), timeout=timeout) as runner:
+        yield runner
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()

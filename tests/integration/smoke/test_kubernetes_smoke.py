@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kopf.testing import KopfRunner
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import new_client_from_config
 
-from tests.conftest import StackEnv
+from tests.conftest import StackEnv, kopf_running
 
 GROUP = "smoke.dataquarantine.io"
 CRD = {
@@ -200,7 +199,7 @@ def test_a_kopf_handler_run_by_kopf_runner_reacts_to_a_new_resource(
     custom = client.CustomObjectsApi(api)
     operator = Path(__file__).with_name("kopf_smoke_operator.py")
     args = ["run", "--standalone", f"--namespace={namespace}", "--verbose", str(operator)]
-    with KopfRunner(args, timeout=60) as runner:
+    with kopf_running(args) as runner:
         custom.create_namespaced_custom_object(
             GROUP,
             "v1",
