@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from validator_pod.domain.pipeline_config import Delivery, Mode, SelectorSource
+from validator_pod.domain.pipeline_config import AvroFraming, Delivery, Mode, SelectorSource
 from validator_pod.domain.schemas import Compatibility, SchemaType
 
 GROUP: Final = "dataquarantine.io"
@@ -375,6 +375,9 @@ class SourceSpec(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     """Topics to consume and validate."""
+    avro_framing: AvroFraming = AvroFraming.CONFLUENT
+    """How Avro values are framed (AVRO schemas only): confluent (magic byte 0 and a 4-byte
+    schema id before the body) or plain (the schemaless body alone)."""
 
     @field_validator("topics")
     @classmethod

@@ -29,7 +29,11 @@ def minimal_pipeline() -> dict[str, Any]:
         "sinks": {"validTopic": "orders.valid", "quarantineTopic": "orders.dlq"},
         "schemaSelection": {"schemaRef": {"name": "orders"}},
         "quarantine": {
-            "storage": {"endpoint": "s3:9000", "bucket": "dq-quarantine", "secretRef": {"name": "s3"}},
+            "storage": {
+                "endpoint": "s3:9000",
+                "bucket": "dq-quarantine",
+                "secretRef": {"name": "s3"},
+            },
             "database": {"secretRef": {"name": "pg"}},
         },
     }
