@@ -527,6 +527,13 @@ _ANALYSED: Final = frozenset(
         "unevaluatedProperties",
     }
 )
+_UNANALYSED_OBJECT_KEYWORDS: Final = (
+    "propertyNames",
+    "dependencies",
+    "dependentRequired",
+    "dependentSchemas",
+    "unevaluatedProperties",
+)
 _TYPE_FAMILIES: Final[Mapping[str, frozenset[str]]] = {
     "numeric": frozenset({"number", "integer"}),
     "string": frozenset({"string"}),
@@ -737,10 +744,12 @@ class _JsonChecker:
             raise InvalidSchemaError(f"not a JSON Schema at {path or '/'}: {writer!r}")
         if _canonical(reader) == _canonical(writer) and not _contains_ref(reader):
             return
-        if "$ref" in reader or "$ref" in writer:
+        if "$ref" in reader or "$ref" in writer:  # unresolved: remote or dangling
             if reader.get("$ref") != writer.get("$ref"):
                 self._unanalysed(path, "$ref")
-            return
+                return
+            reader = {k: v for k, v in reader.items() if k != "$ref"}
+            writer = {k: v for k, v in writer.items() if k != "$ref"}
         for keyword in ("anyOf", "oneOf"):
             if keyword in writer:
                 rest = {k: v for k, v in writer.items() if k != keyword}
@@ -923,105 +932,112 @@ class _JsonChecker:
         self, reader: Mapping[str, Any], writer: Mapping[str, Any], path: str
     ) -> None:
         self._check_size(reader, writer, path, "minProperties", "maxProperties")
-        r_props: Mapping[str, Any] = reader.get("properties", {})
-        w_props: Mapping[str, Any] = writer.get("properties", {})
+        self._check_writer_properties(reader, writer, path)
+        self._check_reader_properties(reader, writer, path)
+        self._check_required(reader, writer, path)
+        self._check_additional_properties(reader, writer, path)
         r_patterns: Mapping[str, Any] = reader.get("patternProperties", {})
         w_patterns: Mapping[str, Any] = writer.get("patternProperties", {})
-        r_extra = reader.get("additionalProperties", True)
-        w_extra = writer.get("additionalProperties", True)
-
-        for name, w_schema in w_props.items():
-            child = f"{path}/{_escape(name)}"
-            if name in r_props:
-                self.check(r_props[name], w_schema, child, ("#", "#"))
-                continue
-            matching = [
-                schema for pattern, schema in r_patterns.items() if re.search(pattern, name)
-            ]
-            for schema in matching:
-                self.check(schema, w_schema, child, ("#", "#"))
-            if matching:
-                continue
-            if r_extra is False:
-                if self.reader_is_new:
-                    self._report(
-                        child,
-                        "the property was removed from a closed content model "
-                        "(additionalProperties: false)",
-                    )
-                else:
-                    self._report(
-                        child,
-                        f"the property was added, but version {self.version} "
-                        "has a closed content model (additionalProperties: false)",
-                    )
-            else:
-                self.check(r_extra, w_schema, child, ("#", "#"))
-
-        for name, r_schema in r_props.items():
-            if name in w_props:
-                continue
-            matching = [
-                schema for pattern, schema in w_patterns.items() if re.search(pattern, name)
-            ]
-            for schema in matching:
-                self.check(r_schema, schema, f"{path}/{_escape(name)}", ("#", "#"))
-            if not matching and isinstance(w_extra, Mapping):
-                self.check(r_schema, w_extra, f"{path}/{_escape(name)}", ("#", "#"))
-            # An open writer (additionalProperties absent or true) is assumed not to have used
-            # the name with another meaning: see the module's documentation.
-
-        r_required = set(reader.get("required", ()))
-        w_required = set(writer.get("required", ()))
-        for name in sorted(r_required - w_required):
-            child = f"{path}/{_escape(name)}"
-            declared_by_writer = name in w_props
-            if self.reader_is_new:
-                self._report(
-                    child,
-                    "the property became required"
-                    if declared_by_writer
-                    else "a required property was added",
-                )
-            else:
-                self._report(
-                    child,
-                    f"the property is no longer required, but version {self.version} requires it"
-                    if declared_by_writer
-                    else f"the property was removed, but version {self.version} requires it",
-                )
-
-        if r_extra is not True and _canonical(r_extra) != _canonical(w_extra):
-            if r_extra is False:
-                old, new = self._old_new(False, w_extra)
-                self._report(
-                    path,
-                    f"additionalProperties changed from {_show(old)} to "
-                    f"{_show(new)}: undeclared properties "
-                    + (
-                        "allowed before are now rejected"
-                        if self.reader_is_new
-                        else f"allowed now are rejected by version {self.version}"
-                    ),
-                )
-            else:
-                self.check(r_extra, w_extra, f"{path}/*", ("#", "#"))
-
         for pattern, r_schema in r_patterns.items():
             if pattern in w_patterns:
                 self.check(r_schema, w_patterns[pattern], f"{path}/~{pattern}", ("#", "#"))
             elif r_schema is not True and r_schema != {}:
                 self._unanalysed(path, f"patternProperties[{pattern!r}]")
-
-        for keyword in (
-            "propertyNames",
-            "dependencies",
-            "dependentRequired",
-            "dependentSchemas",
-            "unevaluatedProperties",
-        ):
+        for keyword in _UNANALYSED_OBJECT_KEYWORDS:
             if keyword in reader and _canonical(reader[keyword]) != _canonical(writer.get(keyword)):
                 self._unanalysed(path, keyword)
+
+    def _check_writer_properties(
+        self, reader: Mapping[str, Any], writer: Mapping[str, Any], path: str
+    ) -> None:
+        """Each property the writer declares must be accepted by the reader's schema for it."""
+        r_props: Mapping[str, Any] = reader.get("properties", {})
+        r_patterns: Mapping[str, Any] = reader.get("patternProperties", {})
+        r_extra = reader.get("additionalProperties", True)
+        for name, w_schema in writer.get("properties", {}).items():
+            child = f"{path}/{_escape(name)}"
+            if name in r_props:
+                self.check(r_props[name], w_schema, child, ("#", "#"))
+                continue
+            matching = [s for pattern, s in r_patterns.items() if re.search(pattern, name)]
+            for schema in matching:
+                self.check(schema, w_schema, child, ("#", "#"))
+            if matching:
+                continue
+            if r_extra is not False:
+                self.check(r_extra, w_schema, child, ("#", "#"))
+            elif self.reader_is_new:
+                self._report(
+                    child,
+                    "the property was removed from a closed content model "
+                    "(additionalProperties: false)",
+                )
+            else:
+                self._report(
+                    child,
+                    f"the property was added, but version {self.version} has a closed content "
+                    "model (additionalProperties: false)",
+                )
+
+    def _check_reader_properties(
+        self, reader: Mapping[str, Any], writer: Mapping[str, Any], path: str
+    ) -> None:
+        """A property only the reader declares: the writer's values for that name come from its
+        patternProperties or additionalProperties. An open writer (additionalProperties absent or
+        true) is assumed not to have used the name with another meaning (see the module doc)."""
+        w_props: Mapping[str, Any] = writer.get("properties", {})
+        w_patterns: Mapping[str, Any] = writer.get("patternProperties", {})
+        w_extra = writer.get("additionalProperties", True)
+        for name, r_schema in reader.get("properties", {}).items():
+            if name in w_props:
+                continue
+            child = f"{path}/{_escape(name)}"
+            matching = [s for pattern, s in w_patterns.items() if re.search(pattern, name)]
+            for schema in matching:
+                self.check(r_schema, schema, child, ("#", "#"))
+            if not matching and isinstance(w_extra, Mapping):
+                self.check(r_schema, w_extra, child, ("#", "#"))
+
+    def _check_required(
+        self, reader: Mapping[str, Any], writer: Mapping[str, Any], path: str
+    ) -> None:
+        declared = writer.get("properties", {})
+        added = set(reader.get("required", ())) - set(writer.get("required", ()))
+        for name in sorted(added):
+            child = f"{path}/{_escape(name)}"
+            if self.reader_is_new:
+                text = (
+                    "the property became required"
+                    if name in declared
+                    else ("a required property was added")
+                )
+            elif name in declared:
+                text = f"the property is no longer required, but version {self.version} requires it"
+            else:
+                text = f"the property was removed, but version {self.version} requires it"
+            self._report(child, text)
+
+    def _check_additional_properties(
+        self, reader: Mapping[str, Any], writer: Mapping[str, Any], path: str
+    ) -> None:
+        r_extra = reader.get("additionalProperties", True)
+        w_extra = writer.get("additionalProperties", True)
+        if r_extra is True or _canonical(r_extra) == _canonical(w_extra):
+            return
+        if r_extra is not False:
+            self.check(r_extra, w_extra, f"{path}/*", ("#", "#"))
+        elif self.reader_is_new:
+            self._report(
+                path,
+                f"additionalProperties changed from {_show(w_extra)} to false: undeclared "
+                "properties allowed before are now rejected",
+            )
+        else:
+            self._report(
+                path,
+                f"additionalProperties changed from false to {_show(w_extra)}: version "
+                f"{self.version} rejects the undeclared properties now allowed",
+            )
 
 
 def _pointer(document: Any, pointer: str) -> Any:

@@ -823,3 +823,15 @@ def test_remote_refs_are_not_analysed() -> None:
 def test_numbers_compare_as_json_not_python() -> None:
     assert json_problems(obj({"s": {"enum": [1]}}), obj({"s": {"enum": [1.0]}})) == []
     assert json_problems(obj({"s": {"enum": [True]}}), obj({"s": {"enum": [1]}})) != []
+
+
+def test_closing_the_content_model_is_explained_in_both_directions() -> None:
+    closed = {**ORDER, "additionalProperties": False}
+    assert json_problems(ORDER, closed) == [
+        "BACKWARD against version 1: at the root: additionalProperties changed from true to "
+        "false: undeclared properties allowed before are now rejected"
+    ]
+    assert json_problems(closed, ORDER, Compatibility.FORWARD) == [
+        "FORWARD against version 1: at the root: additionalProperties changed from false to "
+        "true: version 1 rejects the undeclared properties now allowed"
+    ]
