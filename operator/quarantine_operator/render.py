@@ -33,6 +33,7 @@ from quarantine_operator.api.v1alpha1 import (
     ResourceRequirementsSpec,
     SchemaRefSpec,
     SecretReference,
+    ValidationSchemaSpec,
     parse_duration,
 )
 from validator_pod.domain.pipeline_config import (
@@ -49,7 +50,7 @@ from validator_pod.domain.pipeline_config import (
     Topics,
     schema_file_name,
 )
-from validator_pod.domain.schemas import SchemaVersion
+from validator_pod.domain.schemas import Remediation, Rule, SchemaVersion, TimestampFix
 
 CONFIG_HASH_ANNOTATION: Final = f"{GROUP}/config-hash"
 SCHEMA_FINGERPRINT_ANNOTATION: Final = f"{GROUP}/fingerprint"
@@ -628,6 +629,30 @@ def render_pipeline(
 
 
 # --- ValidationSchema versions ----------------------------------------------------------------
+
+
+def schema_version_from_spec(name: str, version: int, spec: ValidationSchemaSpec) -> SchemaVersion:
+    """The immutable domain version that publishing `spec` as `version` creates."""
+    remediation = spec.remediation
+    return SchemaVersion(
+        name=name,
+        version=version,
+        type=spec.type,
+        schema=spec.schema_,
+        rules=tuple(
+            Rule(name=rule.name, expression=rule.expression, message=rule.message)
+            for rule in spec.rules
+        ),
+        remediation=Remediation(
+            coerce_types=remediation.coerce_types,
+            trim_strings=remediation.trim_strings,
+            fill_defaults=remediation.fill_defaults,
+            timestamps=TimestampFix(
+                paths=tuple(remediation.timestamps.paths),
+                unit=remediation.timestamps.unit.value,
+            ),
+        ),
+    )
 
 
 def render_schema_version_config_map(

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from quarantine_operator import envvars
-from quarantine_operator.api.v1alpha1 import QuarantinePipelineSpec
+from quarantine_operator.api.v1alpha1 import QuarantinePipelineSpec, ValidationSchemaSpec
 from quarantine_operator.render import (
     CONFIG_HASH_ANNOTATION,
     Owner,
@@ -24,6 +24,7 @@ from quarantine_operator.render import (
     resolve_schema_selection,
     schema_owner,
     schema_version_from_config_map,
+    schema_version_from_spec,
     validator_selector,
 )
 from validator_pod.domain.pipeline_config import (
@@ -468,3 +469,27 @@ def test_a_schema_version_is_kept_in_an_immutable_configmap_owned_by_the_schema(
     )
     assert config_map["metadata"]["ownerReferences"][0]["kind"] == "ValidationSchema"
     assert schema_version_from_config_map(config_map) == version
+
+
+def test_a_validation_schema_spec_becomes_a_domain_schema_version() -> None:
+    spec = ValidationSchemaSpec.model_validate(
+        {
+            "type": "JSON_SCHEMA",
+            "schema": {"type": "object"},
+            "rules": [{"name": "positive", "expression": "record.amount > 0", "message": "> 0"}],
+            "remediation": {
+                "trimStrings": False,
+                "timestamps": {"paths": ["/at"], "unit": "seconds"},
+            },
+        }
+    )
+    published = schema_version_from_spec("orders", 4, spec)
+    assert (published.name, published.version, published.schema_) == (
+        "orders",
+        4,
+        {"type": "object"},
+    )
+    assert published.rules[0].expression == "record.amount > 0"
+    assert published.remediation.trim_strings is False
+    assert published.remediation.timestamps.paths == ("/at",)
+    assert published.remediation.timestamps.unit == "seconds"
