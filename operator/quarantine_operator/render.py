@@ -638,7 +638,7 @@ def schema_version_from_spec(name: str, version: int, spec: ValidationSchemaSpec
         name=name,
         version=version,
         type=spec.type,
-        schema=spec.schema_,
+        schema_=spec.schema_,
         rules=tuple(
             Rule(name=rule.name, expression=rule.expression, message=rule.message)
             for rule in spec.rules
