@@ -146,11 +146,23 @@ class RecordEvaluator:
             and judged.record is not MISSING
             and verdict.error_type in _REMEDIABLE
         ):
-            remedy = remediate(judged.record, schema, schema.remediation)
-            if remedy is not None and validate(schema, remedy.record, self._max_errors) is VALID:
-                fixed = orjson.dumps(remedy.record)
-                return Remediated(fixed, remedy.fixes, schema.ref, verdict, shadow)
+            remedied = self._remedied(judged.record, schema)
+            if remedied is not None:
+                fixed, fixes = remedied
+                return Remediated(fixed, fixes, schema.ref, verdict, shadow)
         return Quarantine(verdict, judged.schema_ref, shadow)
+
+    def _remedied(
+        self, record: Any, schema: CompiledJsonSchema
+    ) -> tuple[bytes, tuple[str, ...]] | None:
+        """The encoded fixed record and its fixes, if remediation makes the record valid."""
+        remedy = remediate(record, schema, schema.remediation)
+        if remedy is None or validate(schema, remedy.record, self._max_errors) is not VALID:
+            return None
+        try:
+            return orjson.dumps(remedy.record), remedy.fixes
+        except orjson.JSONEncodeError:
+            return None  # e.g. a schema default beyond 64 bits: keep the original, quarantined
 
     def _judge(self, value: bytes | None, headers: Headers) -> _Judgement:
         selection = self._selection

@@ -28,8 +28,10 @@ from validator_pod.validation.pointers import (
     resolve_pointer,
 )
 
-_INTEGER_TEXT: Final = re.compile(r"[-+]?[0-9]+")
+# At most 20 digits: a coerced integer must fit the 64 bits that orjson encodes.
+_INTEGER_TEXT: Final = re.compile(r"[-+]?[0-9]{1,20}")
 _NUMBER_TEXT: Final = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_INT_RANGE: Final = range(-(2**63), 2**64)
 _BOOLEAN_TEXT: Final = {"true": True, "false": False}
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_REF_HOPS: Final = 32
@@ -54,8 +56,14 @@ def remediate(record: Any, schema: CompiledJsonSchema, spec: Remediation) -> Rem
     """
     if not (spec.coerce_types or spec.trim_strings or spec.fill_defaults or spec.timestamps.paths):
         return None
+    try:
+        # A deep copy by an orjson round trip: far faster than copy.deepcopy. orjson refuses
+        # nesting deeper than 254 levels, which also bounds the recursive walk below.
+        copied = orjson.loads(orjson.dumps(record))
+    except orjson.JSONEncodeError:
+        return None
     fixer = _Fixer(schema.document, spec)
-    fixed = fixer.normalise_timestamps(_copy_json(record))
+    fixed = fixer.normalise_timestamps(copied)
     fixed = fixer.fix(fixed, schema.document, [])
     if not fixer.fixes:
         return None
@@ -107,11 +115,12 @@ class _Fixer:
         return record
 
     def _timestamp(self, value: Any, pointer: str) -> str | None:
-        if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
-            epoch: int | float = int(value.strip())
+        epoch: int | float | None = None
+        if isinstance(value, str):
+            epoch = _integer(value.strip())
         elif isinstance(value, int | float) and not isinstance(value, bool):
             epoch = value
-        else:
+        if epoch is None:
             return None
         unit = self.spec.timestamps.unit
         try:
@@ -203,10 +212,11 @@ def _coerce(value: Any, types: frozenset[str]) -> tuple[Any, str | None]:
     """The value converted to one of `types`, and what was done ("string to integer")."""
     if isinstance(value, str):
         text = value.strip()
-        if "integer" in types and _INTEGER_TEXT.fullmatch(text):
-            return int(text), "string to integer"
+        integer = _integer(text)
+        if "integer" in types and integer is not None:
+            return integer, "string to integer"
         if "number" in types and _NUMBER_TEXT.fullmatch(text):
-            number = int(text) if _INTEGER_TEXT.fullmatch(text) else float(text)
+            number = integer if integer is not None else float(text)
             if math.isfinite(number):
                 return number, "string to number"
         if "boolean" in types and text.lower() in _BOOLEAN_TEXT:
@@ -217,6 +227,14 @@ def _coerce(value: Any, types: frozenset[str]) -> tuple[Any, str | None]:
         if isinstance(value, float) and math.isfinite(value):
             return orjson.dumps(value).decode(), "number to string"
     return value, None
+
+
+def _integer(text: str) -> int | None:
+    """The 64-bit integer `text` spells, or None."""
+    if not _INTEGER_TEXT.fullmatch(text):
+        return None
+    number = int(text)
+    return number if number in _INT_RANGE else None
 
 
 def _has_type(value: Any, types: frozenset[str]) -> bool:
@@ -248,14 +266,6 @@ def _default_of(nodes: list[Mapping[str, Any]]) -> Any:
         if "default" in node:
             return node["default"]
     return MISSING
-
-
-def _copy_json(record: Any) -> Any:
-    """A deep copy of a decoded JSON value (an orjson round trip is much faster than deepcopy)."""
-    try:
-        return orjson.loads(orjson.dumps(record))
-    except (orjson.JSONEncodeError, orjson.JSONDecodeError):
-        return copy.deepcopy(record)
 
 
 def _where(pointer: str) -> str:

@@ -413,3 +413,50 @@ def test_avro_records_are_never_remediated(
     )
     outcome = quarantined(RecordEvaluator(config, schemas).evaluate(value))
     assert outcome.verdict.error_type is ErrorType.SCHEMA_VIOLATION
+
+
+# --- robustness ---------------------------------------------------------------------------------
+
+HOSTILE_VALUES = [
+    None,
+    b"",
+    b"not json",
+    b'{"name": "\xff"}',
+    b"[" * 10_000 + b"]" * 10_000,
+    b"[" * 1024 + b"]" * 1024,
+    b'{"amount": NaN}',
+    b'{"amount": 1, "amount": "x"}',
+    b'{"id": 18446744073709551616}',
+    b'{"quantity": "' + b"9" * 5000 + b'", "occurred_at": "' + b"1" * 5000 + b'"}',
+    b'{"quantity": "99999999999999999999999", "occurred_at": 1e300}',
+    b'"just a string"',
+    b"\x00\x00\x00\x00\x01\x02",
+    orjson.dumps({"note": "x" * (5 * 1024 * 1024)}),
+]
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_hostile_values_never_raise_in_any_mode(
+    make_config: ConfigFactory, schemas: dict[SchemaRef, CompiledSchema], mode: Mode
+) -> None:
+    selection = SchemaSelection(default=EVENT_REF, candidate=STRICT_REF)
+    config = make_config(mode=mode, remediation_enabled=True, schema_selection=selection)
+    evaluator = RecordEvaluator(config, schemas)
+    for value in HOSTILE_VALUES:
+        outcome = evaluator.evaluate(value, [("schema", b"\xff")])
+        assert isinstance(outcome, Quarantine if mode is not Mode.OBSERVE else Forward)
+        assert isinstance(outcome.verdict, Invalid)
+
+
+def test_a_remediated_record_that_cannot_be_encoded_is_quarantined(
+    make_config: ConfigFactory, valid_event: dict[str, Any]
+) -> None:
+    document = copy.deepcopy(EVENT_SCHEMA)
+    document["properties"]["serial"] = {"type": "integer", "default": 10**30}
+    schemas = compile_schemas([json_version(document)])
+    del valid_event["channel"]
+    valid_event["quantity"] = "3"
+    outcome = RecordEvaluator(make_config(remediation_enabled=True), schemas).evaluate(
+        encode(valid_event)
+    )
+    assert quarantined(outcome).verdict.errors[0].path == "/quantity"

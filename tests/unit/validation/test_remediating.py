@@ -236,3 +236,16 @@ def test_a_self_referencing_schema_does_not_loop() -> None:
     schema = compile_schema(json_version(document))
     assert isinstance(schema, CompiledJsonSchema)
     assert remediate({"a": "1"}, schema, ALL_FIXES) is None
+
+
+def test_deeply_nested_records_are_remediated_without_exhausting_the_stack() -> None:
+    document = {"$defs": {"n": {"type": ["array", "integer"], "items": {"$ref": "#/$defs/n"}}}}
+    schema = compile_schema(json_version({**document, "$ref": "#/$defs/n"}))
+    assert isinstance(schema, CompiledJsonSchema)
+    nested: Any = "1"
+    for _ in range(253):
+        nested = [nested]
+    remedy = remedied(nested, schema)
+    assert remedy.fixes == (f"{'/0' * 253}: coerced string to integer",)
+    too_deep = [nested, [[]]]
+    assert remediate([too_deep], schema, ALL_FIXES) is None
