@@ -20,7 +20,7 @@ from fastavro import parse_schema
 
 from validator_pod.domain.pipeline_config import SchemaRef
 from validator_pod.domain.schemas import Remediation, Rule, SchemaType, SchemaVersion
-from validator_pod.validation.pointers import format_pointer
+from validator_pod.validation.pointers import format_pointer, parse_pointer
 
 RECORD_VARIABLE: Final = "record"
 """The name under which CEL rules see the record."""
@@ -104,6 +104,7 @@ def compile_schema(version: SchemaVersion) -> CompiledSchema:
     """Compile one schema version and its rules; raise `SchemaCompileError` when it is invalid."""
     ref = SchemaRef(name=version.name, version=version.version)
     rules = compile_rules(version.rules)
+    _check_remediation(version.remediation)
     if version.type is SchemaType.AVRO:
         return CompiledAvroSchema(
             ref=ref,
@@ -179,6 +180,14 @@ def _json_schema_validator(
         raise SchemaCompileError(f"JSON Schema does not compile: {at}{exc.message}") from exc
     except (ValueError, jsonschema_rs.ReferencingError) as exc:
         raise SchemaCompileError(f"JSON Schema does not compile: {exc}") from exc
+
+
+def _check_remediation(remediation: Remediation) -> None:
+    for path in remediation.timestamps.paths:
+        try:
+            parse_pointer(path)
+        except ValueError as exc:
+            raise SchemaCompileError(f"remediation timestamp path {exc}") from exc
 
 
 def _parse_avro(document: Mapping[str, Any]) -> Any:

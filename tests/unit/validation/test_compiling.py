@@ -6,7 +6,7 @@ import pytest
 
 from tests.unit.validation.samples import EVENT_REF, avro_version, json_version
 from validator_pod.domain.pipeline_config import SchemaRef
-from validator_pod.domain.schemas import Rule, SchemaVersion
+from validator_pod.domain.schemas import Remediation, Rule, SchemaVersion, TimestampFix
 from validator_pod.validation.compiling import (
     CompiledAvroSchema,
     CompiledJsonSchema,
@@ -191,3 +191,13 @@ def test_compiled_versions_are_keyed_by_reference(event_version: SchemaVersion) 
     second = json_version({"type": "object"}, version=2)
     compiled = compile_schemas([event_version, second])
     assert set(compiled) == {EVENT_REF, SchemaRef(name="order-event", version=2)}
+
+
+def test_remediation_timestamp_paths_must_be_json_pointers() -> None:
+    remediation = Remediation(timestamps=TimestampFix(paths=("/occurred_at", "occurred_at")))
+    with pytest.raises(SchemaCompileError) as caught:
+        compile_schema(json_version({"type": "object"}, remediation=remediation))
+    assert str(caught.value) == (
+        "remediation timestamp path 'occurred_at' is not a JSON pointer: "
+        "it must be empty or start with '/'"
+    )

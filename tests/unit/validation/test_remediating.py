@@ -150,7 +150,7 @@ def test_epoch_seconds_in_strings_are_normalised_when_configured(
 def test_timestamps_out_of_range_or_at_missing_paths_are_left_alone(
     schema: CompiledJsonSchema, valid_event: dict[str, Any]
 ) -> None:
-    paths = ("/occurred_at", "/nowhere/x", "/items/9", "bad")
+    paths = ("/occurred_at", "/nowhere/x", "/items/9", "not-a-pointer")
     spec = Remediation(coerce_types=False, timestamps=TimestampFix(paths=paths))
     valid_event["occurred_at"] = 10**20
     assert remediate(valid_event, schema, spec) is None
