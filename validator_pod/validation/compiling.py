@@ -25,10 +25,6 @@ from validator_pod.validation.pointers import format_pointer, parse_pointer
 RECORD_VARIABLE: Final = "record"
 """The name under which CEL rules see the record."""
 
-_DRAFT_URIS: Final = {
-    "json-schema.org/draft-07/schema": "draft-07",
-    "json-schema.org/draft/2020-12/schema": "2020-12",
-}
 # Identifiers a CEL expression may use besides `record`: type names, and variables bound by the
 # comprehension macros (`record.items.all(item, item.qty > 0)`).
 _CEL_TYPE_NAMES: Final = frozenset(
@@ -49,6 +45,18 @@ class JsonSchemaDraft(StrEnum):
 
     DRAFT_7 = "draft-07"
     DRAFT_2020_12 = "2020-12"
+
+
+# `$schema` without scheme and fragment, and the canonical form handed to jsonschema-rs, so that
+# the metaschema is always the draft's own and never looked up elsewhere.
+_DRAFTS_BY_URI: Final = {
+    "json-schema.org/draft-07/schema": JsonSchemaDraft.DRAFT_7,
+    "json-schema.org/draft/2020-12/schema": JsonSchemaDraft.DRAFT_2020_12,
+}
+_CANONICAL_URIS: Final = {
+    JsonSchemaDraft.DRAFT_7: "http://json-schema.org/draft-07/schema#",
+    JsonSchemaDraft.DRAFT_2020_12: "https://json-schema.org/draft/2020-12/schema",
+}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -145,8 +153,8 @@ def json_schema_draft(document: Mapping[str, Any]) -> JsonSchemaDraft:
         return JsonSchemaDraft.DRAFT_2020_12
     if isinstance(declared, str):
         bare = declared.removeprefix("https://").removeprefix("http://").removesuffix("#")
-        if bare in _DRAFT_URIS:
-            return JsonSchemaDraft(_DRAFT_URIS[bare])
+        if bare in _DRAFTS_BY_URI:
+            return _DRAFTS_BY_URI[bare]
     raise SchemaCompileError(
         f"unsupported $schema {declared!r}: use draft-07 (http://json-schema.org/draft-07/schema#) "
         "or 2020-12 (https://json-schema.org/draft/2020-12/schema), or omit it for 2020-12"
@@ -156,7 +164,7 @@ def json_schema_draft(document: Mapping[str, Any]) -> JsonSchemaDraft:
 def _json_schema_validator(
     document: Mapping[str, Any], draft: JsonSchemaDraft
 ) -> jsonschema_rs.Validator:
-    schema = dict(document)
+    schema = {**document, "$schema": _CANONICAL_URIS[draft]}
     try:
         jsonschema_rs.meta.validate(schema)
     except jsonschema_rs.ValidationError as exc:

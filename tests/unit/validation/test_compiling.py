@@ -201,3 +201,17 @@ def test_remediation_timestamp_paths_must_be_json_pointers() -> None:
         "remediation timestamp path 'occurred_at' is not a JSON pointer: "
         "it must be empty or start with '/'"
     )
+
+
+@pytest.mark.parametrize(
+    "declared",
+    ["http://json-schema.org/draft-07/schema#", "https://json-schema.org/draft-07/schema"],
+)
+def test_draft_7_rules_apply_however_its_uri_is_spelled(declared: str) -> None:
+    # `items` as a list is draft 7's tuple form; 2020-12 refuses it (that is `prefixItems`).
+    document = {"$schema": declared, "items": [{"type": "string"}]}
+    compiled = compile_schema(json_version(document))
+    assert isinstance(compiled, CompiledJsonSchema)
+    assert not compiled.validator.is_valid([1])
+    with pytest.raises(SchemaCompileError, match="not a valid 2020-12 JSON Schema: at /items"):
+        compile_schema(json_version({"items": [{"type": "string"}]}))
