@@ -136,21 +136,6 @@ def load_migrations() -> tuple[Migration, ...]:
     return tuple(found)
 
 
-def errors_to_json(errors: Sequence[FieldError]) -> str:
-    """The `errors` column's JSON text: a list of {path, keyword, schema_path, message}."""
-    return orjson.dumps(
-        [
-            {
-                "path": error.path,
-                "keyword": error.keyword,
-                "schema_path": error.schema_path,
-                "message": error.message,
-            }
-            for error in errors
-        ]
-    ).decode()
-
-
 def quarantine_record_from_row(row: asyncpg.Record | dict[str, Any]) -> QuarantineRecord:
     """A `quarantine_records` row (all columns, `SELECT *`) as the domain model."""
     errors = row["errors"]

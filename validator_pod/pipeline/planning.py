@@ -1,0 +1,250 @@
+"""A fetched batch to a plan: what to forward, what to quarantine, and which offsets to commit.
+
+Pure: the plan is a function of the records and the configuration. Executing it (S3, Postgres,
+Kafka, the commit) is `running`'s job; planning the same records again yields the same plan, which
+is what makes a retried batch idempotent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from validator_pod.adapters.kafka import OutgoingRecord, TopicPartition
+from validator_pod.adapters.metadata_db import QuarantineRow
+from validator_pod.domain.pipeline_config import PipelineConfig, SchemaRef
+from validator_pod.domain.records import ErrorType, Invalid, RecordStatus, Valid
+from validator_pod.metrics import (
+    RESULT_INVALID,
+    RESULT_REMEDIATED,
+    RESULT_UNDECODABLE,
+    RESULT_VALID,
+)
+from validator_pod.pipeline.quarantining import (
+    Segment,
+    build_segment,
+    dead_letter_headers,
+    errors_json,
+    quarantine_record_id,
+    remediated_headers,
+    segment_key,
+)
+from validator_pod.validation.evaluating import Forward, Quarantine, RecordEvaluator, Remediated
+
+
+class SourceRecord(Protocol):
+    """The fields of a consumed record that planning reads (aiokafka's ConsumerRecord)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    """Everything one batch produces. Records are grouped by source topic so that each group
+    can keep its partitions when the sink has as many as the source."""
+
+    valid: dict[str, list[OutgoingRecord]] = field(default_factory=dict)
+    dead_letters: dict[str, list[OutgoingRecord]] = field(default_factory=dict)
+    segments: list[Segment] = field(default_factory=list)
+    rows: list[QuarantineRow] = field(default_factory=list)
+    next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    results: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Records by (source topic, result): valid, invalid, remediated, undecodable."""
+    quarantined: Counter[str] = field(default_factory=Counter)
+    """Dead-lettered records by reason (error type)."""
+    records: int = 0
+    invalid: int = 0
+    """Records found invalid or undecodable and not remediated (the breaker's numerator)."""
+    shadow_disagreements: int = 0
+
+    @property
+    def has_quarantine_writes(self) -> bool:
+        """True when S3 and Postgres have something to write."""
+        return bool(self.rows)
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A record to keep in the quarantine store, and why."""
+
+    record: SourceRecord
+    verdict: Invalid
+    schema_ref: SchemaRef | None
+    status: RecordStatus
+
+
+class BatchPlanner:
+    """Evaluates every record of a batch and lays out the batch's outputs."""
+
+    def __init__(
+        self, config: PipelineConfig, evaluator: RecordEvaluator, *, task_id: str, bucket: str
+    ) -> None:
+        """`task_id` is this process's name (the Connect `task.id` header); segments are
+        written to `bucket`."""
+        self._pipeline = config.name
+        self._namespace = config.namespace
+        self._evaluate = evaluator.evaluate
+        self._task_id = task_id
+        self._bucket = bucket
+
+    def plan(self, batch: Mapping[TopicPartition, Sequence[SourceRecord]]) -> BatchPlan:
+        """The plan for records fetched from several partitions, each list in offset order."""
+        plan = BatchPlan()
+        for tp, records in batch.items():
+            if records:
+                self._plan_partition(plan, tp, records)
+        return plan
+
+    def _plan_partition(
+        self, plan: BatchPlan, tp: TopicPartition, records: Sequence[SourceRecord]
+    ) -> None:
+        topic, partition = tp
+        evaluate = self._evaluate
+        forward = plan.valid.setdefault(topic, []).append
+        held: list[_Held] = []
+        remedies: list[tuple[SourceRecord, Remediated]] = []
+        valid = invalid = undecodable = disagreements = 0
+        for record in records:
+            outcome = evaluate(record.value, record.headers)
+            shadow = outcome.shadow
+            if shadow is not None and shadow.disagrees:
+                disagreements += 1
+            if isinstance(outcome, Forward):
+                verdict = outcome.verdict
+                if isinstance(verdict, Valid):
+                    valid += 1
+                elif verdict.error_type is ErrorType.DESERIALIZATION_ERROR:
+                    undecodable += 1
+                else:
+                    invalid += 1
+                forward(
+                    OutgoingRecord(
+                        record.key, record.value, record.headers, record.timestamp, None, partition
+                    )
+                )
+            elif isinstance(outcome, Quarantine):
+                if outcome.verdict.error_type is ErrorType.DESERIALIZATION_ERROR:
+                    undecodable += 1
+                else:
+                    invalid += 1
+                held.append(
+                    _Held(record, outcome.verdict, outcome.schema_ref, RecordStatus.QUARANTINED)
+                )
+            else:
+                remedies.append((record, outcome))
+                held.append(
+                    _Held(record, outcome.verdict, outcome.schema_ref, RecordStatus.REMEDIATED)
+                )
+                # the fixed record keeps its place among the valid ones
+                forward(
+                    OutgoingRecord(
+                        record.key,
+                        outcome.value,
+                        remediated_headers(
+                            record.headers,
+                            fixes=outcome.fixes,
+                            record_id=quarantine_record_id(
+                                self._pipeline, topic, partition, record.offset
+                            ),
+                        ),
+                        record.timestamp,
+                        None,
+                        partition,
+                    )
+                )
+        plan.next_offsets[tp] = records[-1].offset + 1
+        plan.records += len(records)
+        plan.invalid += invalid + undecodable
+        plan.shadow_disagreements += disagreements
+        results = plan.results
+        results[topic, RESULT_VALID] += valid
+        results[topic, RESULT_INVALID] += invalid
+        results[topic, RESULT_UNDECODABLE] += undecodable
+        results[topic, RESULT_REMEDIATED] += len(remedies)
+        if held:
+            self._hold(plan, topic, partition, held)
+
+    def _hold(self, plan: BatchPlan, topic: str, partition: int, held: list[_Held]) -> None:
+        key = segment_key(
+            self._namespace,
+            self._pipeline,
+            topic,
+            partition,
+            held[0].record.offset,
+            held[-1].record.offset,
+        )
+        segment = build_segment(key, [entry.record.value for entry in held])
+        plan.segments.append(segment)
+        uri = f"s3://{self._bucket}/{key}"
+        dead_letters = plan.dead_letters.setdefault(topic, [])
+        for entry, (byte_offset, byte_length) in zip(held, segment.slices, strict=True):
+            record, verdict, schema_ref = entry.record, entry.verdict, entry.schema_ref
+            record_id = quarantine_record_id(self._pipeline, topic, partition, record.offset)
+            plan.rows.append(
+                QuarantineRow(
+                    id=record_id,
+                    pipeline=self._pipeline,
+                    namespace=self._namespace,
+                    source_topic=topic,
+                    kafka_partition=partition,
+                    kafka_offset=record.offset,
+                    kafka_timestamp=_timestamp(record.timestamp),
+                    record_key=record.key,
+                    schema_name=None if schema_ref is None else schema_ref.name,
+                    schema_version=None if schema_ref is None else schema_ref.version,
+                    error_type=verdict.error_type.value,
+                    error_message=verdict.message,
+                    errors_json=errors_json(verdict.errors).decode(),
+                    storage_uri=uri,
+                    byte_offset=byte_offset,
+                    byte_length=byte_length,
+                    status=entry.status.value,
+                )
+            )
+            if entry.status is not RecordStatus.QUARANTINED:
+                continue
+            plan.quarantined[verdict.error_type.value] += 1
+            dead_letters.append(
+                OutgoingRecord(
+                    record.key,
+                    record.value,
+                    dead_letter_headers(
+                        record.headers,
+                        topic=topic,
+                        partition=partition,
+                        offset=record.offset,
+                        pipeline=self._pipeline,
+                        task_id=self._task_id,
+                        record_id=record_id,
+                        verdict=verdict,
+                        schema_ref=schema_ref,
+                        object_uri=uri,
+                    ),
+                    record.timestamp,
+                    None,
+                    partition,
+                )
+            )
+
+
+def _timestamp(milliseconds: int) -> datetime | None:
+    """A Kafka timestamp (ms since the epoch; -1 when absent) as an aware datetime."""
+    if milliseconds < 0:
+        return None
+    return datetime.fromtimestamp(milliseconds / 1000, UTC)

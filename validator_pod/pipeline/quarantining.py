@@ -1,0 +1,228 @@
+"""What a quarantined record becomes: its id, its bytes in a segment, its dead-letter headers.
+
+Pure functions of the record and the verdict, so that a batch retried after a crash produces the
+same id, the same segment key and bytes, and the same headers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import orjson
+
+from validator_pod.domain import headers as names
+from validator_pod.domain.pipeline_config import SchemaRef
+from validator_pod.domain.records import ErrorType, FieldError, Invalid
+
+QUARANTINE_ID_NAMESPACE: Final = uuid.UUID("4ce6a4ed-ad44-4f82-9750-6614010db1d6")
+"""uuid5 namespace of quarantine record ids (never change it: ids are stored everywhere)."""
+
+ERRORS_HEADER_LIMIT: Final = 8192
+"""Most bytes of the `dataquarantine.errors` header; further errors are left out (the row has
+them all)."""
+
+MESSAGE_HEADER_LIMIT: Final = 1024
+"""Most characters of `__connect.errors.exception.message`."""
+
+STAGE_VALUE_CONVERTER: Final = "VALUE_CONVERTER"
+STAGE_TRANSFORMATION: Final = "TRANSFORMATION"
+
+Header = tuple[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class FailureKind:
+    """How Kafka Connect's error headers describe one error type."""
+
+    stage: str
+    class_name: str
+    exception_class: str
+
+
+FAILURE_KINDS: Final = {
+    ErrorType.DESERIALIZATION_ERROR: FailureKind(
+        STAGE_VALUE_CONVERTER,
+        "validator_pod.validation.decoding",
+        "dataquarantine.errors.DeserializationError",
+    ),
+    ErrorType.UNKNOWN_SCHEMA: FailureKind(
+        STAGE_VALUE_CONVERTER,
+        "validator_pod.validation.selecting",
+        "dataquarantine.errors.UnknownSchemaError",
+    ),
+    ErrorType.SCHEMA_VIOLATION: FailureKind(
+        STAGE_TRANSFORMATION,
+        "validator_pod.validation.validating",
+        "dataquarantine.errors.SchemaViolationError",
+    ),
+    ErrorType.RULE_VIOLATION: FailureKind(
+        STAGE_TRANSFORMATION,
+        "validator_pod.validation.validating",
+        "dataquarantine.errors.RuleViolationError",
+    ),
+}
+
+# Header names we set on dead-letter records; an original header of the same name is dropped.
+_DEAD_LETTER_NAMES: Final = frozenset(
+    {
+        names.CONNECT_TOPIC,
+        names.CONNECT_PARTITION,
+        names.CONNECT_OFFSET,
+        names.CONNECT_CONNECTOR_NAME,
+        names.CONNECT_TASK_ID,
+        names.CONNECT_STAGE,
+        names.CONNECT_CLASS_NAME,
+        names.CONNECT_EXCEPTION_CLASS,
+        names.CONNECT_EXCEPTION_MESSAGE,
+        names.DQ_ID,
+        names.DQ_SCHEMA,
+        names.DQ_SCHEMA_VERSION,
+        names.DQ_ERROR_TYPE,
+        names.DQ_ERRORS,
+        names.DQ_OBJECT,
+    }
+)
+_REMEDIATED_NAMES: Final = frozenset({names.DQ_REMEDIATED, names.DQ_ID})
+
+
+def quarantine_record_id(pipeline: str, topic: str, partition: int, offset: int) -> uuid.UUID:
+    """The id of the quarantine record for one source offset: the same on every retry."""
+    return uuid.uuid5(QUARANTINE_ID_NAMESPACE, f"{pipeline}/{topic}/{partition}/{offset}")
+
+
+def segment_key(
+    namespace: str, pipeline: str, topic: str, partition: int, first: int, last: int
+) -> str:
+    """`<namespace>/<pipeline>/<topic>/<partition>/<first>-<last>.seg` (first and last offsets
+    of the records the segment holds)."""
+    return f"{namespace}/{pipeline}/{topic}/{partition}/{first}-{last}.seg"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One S3 object: the values of one partition's quarantined records of a batch, back to
+    back; `slices[i]` is (byte offset, byte length) of the i-th value (0 bytes for a null)."""
+
+    key: str
+    data: bytes
+    slices: tuple[tuple[int, int], ...]
+
+
+def build_segment(key: str, values: Sequence[bytes | None]) -> Segment:
+    """Concatenate `values` (None counts as empty) and record where each one lies."""
+    slices: list[tuple[int, int]] = []
+    position = 0
+    for value in values:
+        length = 0 if value is None else len(value)
+        slices.append((position, length))
+        position += length
+    data = b"".join(value for value in values if value)
+    return Segment(key=key, data=data, slices=tuple(slices))
+
+
+def errors_json(errors: Iterable[FieldError]) -> bytes:
+    """FieldErrors as a JSON list of {path, keyword, schema_path, message}."""
+    return orjson.dumps(
+        [
+            {
+                "path": error.path,
+                "keyword": error.keyword,
+                "schema_path": error.schema_path,
+                "message": error.message,
+            }
+            for error in errors
+        ]
+    )
+
+
+def capped_errors_json(errors: Sequence[FieldError], limit: int = ERRORS_HEADER_LIMIT) -> bytes:
+    """`errors_json` of as many leading errors as fit in `limit` bytes (always a valid list;
+    a single oversized error has its message shortened)."""
+    encoded = errors_json(errors)
+    if len(encoded) <= limit:
+        return encoded
+    kept: list[FieldError] = []
+    for error in errors:
+        candidate = errors_json([*kept, error])
+        if len(candidate) > limit:
+            break
+        kept.append(error)
+    if kept:
+        return errors_json(kept)
+    first = errors[0]
+    budget = max(0, limit - len(errors_json([first.model_copy(update={"message": ""})])) - 8)
+    return errors_json([first.model_copy(update={"message": _shorten(first.message, budget)})])
+
+
+def dead_letter_headers(
+    original: Sequence[Header],
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    pipeline: str,
+    task_id: str,
+    record_id: uuid.UUID,
+    verdict: Invalid,
+    schema_ref: SchemaRef | None,
+    object_uri: str,
+) -> list[Header]:
+    """The original headers (less any of the names below) followed by Kafka Connect's error
+    context and ours. `dataquarantine.schema*` are left out when no schema was chosen."""
+    kind = FAILURE_KINDS[verdict.error_type]
+    headers = [header for header in original if header[0] not in _DEAD_LETTER_NAMES]
+    headers += [
+        (names.CONNECT_TOPIC, topic.encode()),
+        (names.CONNECT_PARTITION, str(partition).encode()),
+        (names.CONNECT_OFFSET, str(offset).encode()),
+        (names.CONNECT_CONNECTOR_NAME, pipeline.encode()),
+        (names.CONNECT_TASK_ID, task_id.encode()),
+        (names.CONNECT_STAGE, kind.stage.encode()),
+        (names.CONNECT_CLASS_NAME, kind.class_name.encode()),
+        (names.CONNECT_EXCEPTION_CLASS, kind.exception_class.encode()),
+        (
+            names.CONNECT_EXCEPTION_MESSAGE,
+            _shorten(verdict.message, MESSAGE_HEADER_LIMIT).encode(),
+        ),
+        (names.DQ_ID, str(record_id).encode()),
+    ]
+    if schema_ref is not None:
+        headers += [
+            (names.DQ_SCHEMA, schema_ref.name.encode()),
+            (names.DQ_SCHEMA_VERSION, str(schema_ref.version).encode()),
+        ]
+    headers += [
+        (names.DQ_ERROR_TYPE, verdict.error_type.value.encode()),
+        (names.DQ_ERRORS, capped_errors_json(verdict.errors)),
+        (names.DQ_OBJECT, object_uri.encode()),
+    ]
+    return headers
+
+
+def remediated_headers(
+    original: Sequence[Header], *, fixes: Sequence[str], record_id: uuid.UUID
+) -> list[Header]:
+    """The original headers plus `dataquarantine.remediated` (the fixes, a JSON list of
+    strings, capped like the errors) and `dataquarantine.id` (where the original is kept)."""
+    headers = [header for header in original if header[0] not in _REMEDIATED_NAMES]
+    headers += [
+        (names.DQ_REMEDIATED, _capped_strings_json(fixes, ERRORS_HEADER_LIMIT)),
+        (names.DQ_ID, str(record_id).encode()),
+    ]
+    return headers
+
+
+def _capped_strings_json(items: Sequence[str], limit: int) -> bytes:
+    encoded = orjson.dumps(list(items))
+    count = len(items)
+    while len(encoded) > limit and count > 0:
+        count -= 1
+        encoded = orjson.dumps(list(items[:count]))
+    return encoded
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"

@@ -1,0 +1,480 @@
+"""The validator loop: fetch a batch, plan it, write its outputs, commit its offsets, repeat.
+
+Order of a batch's writes, and why:
+1. S3 segments, then PostgreSQL rows (they point into the segments), both idempotent;
+2. valid and dead-letter records (dead letters point to the rows by id and to the segments);
+3. the source offsets: at-least-once commits them after every send is acknowledged;
+   exactly-once puts the sends and the offsets in one Kafka transaction.
+A step that fails is retried with capped exponential backoff (the process reports not-ready and
+logs once per state change); nothing is committed until every step has succeeded. A batch that
+cannot finish in time for a rebalance or a shutdown is abandoned: its offsets are not committed,
+so the records are read again, and the idempotent writes make that harmless.
+
+The invalid-ratio breaker with action `pause` latches: consumption stays paused, with the reason
+on /readyz and `dataquarantine_breaker_open` = 1, until the process restarts — which a new
+pipeline configuration (a fixed schema, a disabled breaker) or `kubectl rollout restart` does.
+Resuming by itself would only quarantine the flood after a delay; a person should look first.
+With action `alert` the metric and a log line follow the ratio and consumption continues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from validator_pod.adapters.errors import (
+    AdapterError,
+    KafkaClientError,
+    PartitionsRevokedError,
+)
+from validator_pod.adapters.kafka import (
+    ConsumerRecord,
+    Delivery,
+    OutgoingRecord,
+    RebalanceHandler,
+    RecordProducer,
+    SourceConsumer,
+    TopicPartition,
+)
+from validator_pod.adapters.metadata_db import MetadataDb
+from validator_pod.adapters.object_store import ObjectStore
+from validator_pod.domain.pipeline_config import Delivery as DeliveryMode
+from validator_pod.domain.pipeline_config import PipelineConfig
+from validator_pod.health import Readiness
+from validator_pod.metrics import ValidatorMetrics
+from validator_pod.pipeline.backoff import Backoff
+from validator_pod.pipeline.breaker import InvalidRatioBreaker
+from validator_pod.pipeline.planning import BatchPlan, BatchPlanner
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BREAKER: str = "breaker"
+
+
+@dataclass(frozen=True, slots=True)
+class LoopTuning:
+    """Timing of the loop (seconds)."""
+
+    shutdown_grace: float = 20.0
+    """On SIGTERM, how long the in-flight batch may take to finish before it is abandoned."""
+    rebalance_grace: float = 10.0
+    """On a rebalance, the same (keep it below the consumer's rebalance timeout)."""
+    commit_timeout: float = 15.0
+    """aiokafka retries a commit forever while the coordinator is unreachable; give up and
+    report after this long (the batch is retried)."""
+    lag_interval: float = 1.0
+    """How often the lag of idle partitions is refreshed."""
+
+
+async def until_stopped(operation: Awaitable[T], stopping: asyncio.Event) -> tuple[bool, T | None]:
+    """Run `operation` unless `stopping` is set first, in which case it is cancelled; return
+    (finished, result)."""
+    task = asyncio.ensure_future(operation)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+    if task.cancelled():
+        return False, None
+    return True, task.result()
+
+
+class Retrier:
+    """Retries an infrastructure call until it succeeds, reporting readiness and failures."""
+
+    def __init__(
+        self,
+        readiness: Readiness,
+        metrics: ValidatorMetrics,
+        backoff: Callable[[], Backoff] = Backoff,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """`backoff` makes a fresh policy per call."""
+        self._readiness = readiness
+        self._metrics = metrics
+        self._backoff = backoff
+        self._sleep = sleep
+
+    async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """`await operation()` until it returns; retriable `AdapterError`s mark their service
+        not-ready, count a write failure and wait, others propagate."""
+        backoff = self._backoff()
+        failing: set[str] = set()
+        while True:
+            try:
+                result = await operation()
+            except AdapterError as exc:
+                if not exc.retriable:
+                    raise
+                self.failed(exc)
+                failing.add(exc.target)
+                await self._sleep(backoff.next_delay())
+                continue
+            for target in failing:
+                self._readiness.clear(target)
+            return result
+
+    def new_backoff(self) -> Backoff:
+        """A fresh backoff policy, for loops that retry by themselves."""
+        return self._backoff()
+
+    def failed(self, exc: AdapterError) -> None:
+        """Report one failed attempt against `exc.target`."""
+        self._readiness.set_problem(exc.target, str(exc))
+        self._metrics.write_failed(exc.target)
+
+
+class ValidatorLoop(RebalanceHandler):
+    """Runs one pipeline: owns the consumer and the producer, borrows the store and database."""
+
+    def __init__(
+        self,
+        *,
+        config: PipelineConfig,
+        planner: BatchPlanner,
+        start_consumer: Callable[[RebalanceHandler], Awaitable[SourceConsumer]],
+        start_producer: Callable[[], Awaitable[RecordProducer]],
+        store: ObjectStore,
+        db: MetadataDb,
+        metrics: ValidatorMetrics,
+        readiness: Readiness,
+        retrier: Retrier,
+        tuning: LoopTuning = LoopTuning(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Wire the loop; nothing starts before `run`."""
+        self._config = config
+        self._planner = planner
+        self._start_consumer = start_consumer
+        self._start_producer = start_producer
+        self._store = store
+        self._db = db
+        self._metrics = metrics
+        self._readiness = readiness
+        self._retrier = retrier
+        self._tuning = tuning
+        self._clock = clock
+        self._exactly_once = config.delivery is DeliveryMode.EXACTLY_ONCE
+        self._breaker = InvalidRatioBreaker(config.breaker) if config.breaker.enabled else None
+        self._breaker_open = False
+        self._paused_by_breaker = False
+        self._consumer: SourceConsumer | None = None
+        self._producer: RecordProducer | None = None
+        self._inflight: asyncio.Task[None] | None = None
+        self._positions: dict[TopicPartition, int] = {}
+        self._keep_partitions: dict[tuple[str, str], bool] = {}
+        self._lag_refreshed = 0.0
+        self._context = {"pipeline": config.name}
+
+    @property
+    def consumer(self) -> SourceConsumer:
+        """The source consumer (once `run` has started it)."""
+        if self._consumer is None:
+            raise RuntimeError("the validator loop has not started its consumer")
+        return self._consumer
+
+    @property
+    def producer(self) -> RecordProducer:
+        """The sink producer (once `run` has started it)."""
+        if self._producer is None:
+            raise RuntimeError("the validator loop has not started its producer")
+        return self._producer
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Consume until `stopping` is set; then finish (or, after the grace period, abandon)
+        the batch in flight, leave the group and stop the clients."""
+        watchdog = asyncio.create_task(self._abandon_after_grace(stopping))
+        try:
+            started, _ = await until_stopped(self._start_clients(), stopping)
+            if not started:
+                return
+            self._readiness.clear("starting")
+            logger.info("consuming", extra={**self._context, "topics": self._config.topics.sources})
+            while not stopping.is_set():
+                batch = await self._fetch()
+                if batch:
+                    await self._run_batch(batch)
+                else:
+                    self._refresh_idle_lag()
+        finally:
+            watchdog.cancel()
+            await self._stop_clients()
+
+    async def _start_clients(self) -> None:
+        self._producer = await self._retrier.call(self._start_producer)
+        self._consumer = await self._retrier.call(lambda: self._start_consumer(self))
+
+    async def _abandon_after_grace(self, stopping: asyncio.Event) -> None:
+        await stopping.wait()
+        self._readiness.set_problem("stopping", "shutting down")
+        await asyncio.sleep(self._tuning.shutdown_grace)
+        await self._abandon_inflight("shutdown grace period exceeded")
+
+    async def _stop_clients(self) -> None:
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            inflight.cancel()
+            await asyncio.wait({inflight})
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+        if self._producer is not None:
+            if self._exactly_once:
+                with contextlib.suppress(AdapterError):
+                    await asyncio.wait_for(self._producer.abort_transaction(), 10)
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+
+    # -- rebalance -----------------------------------------------------------------------
+
+    async def partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
+        """Finish the batch in flight within the rebalance grace period, or abandon it."""
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            done, _ = await asyncio.wait({inflight}, timeout=self._tuning.rebalance_grace)
+            if not done:
+                await self._abandon_inflight("rebalance grace period exceeded")
+        for tp in revoked:
+            self._positions.pop(tp, None)
+        self._metrics.forget_partitions(revoked)
+        if revoked:
+            logger.info(
+                "partitions revoked",
+                extra={**self._context, "partitions": _describe(revoked)},
+            )
+
+    async def partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
+        """Forget cached partition counts; keep new partitions paused if the breaker is open."""
+        self._keep_partitions.clear()
+        if self._paused_by_breaker and self._consumer is not None:
+            self._consumer.pause(assigned)
+        logger.info(
+            "partitions assigned", extra={**self._context, "partitions": _describe(assigned)}
+        )
+
+    async def _abandon_inflight(self, why: str) -> None:
+        inflight = self._inflight
+        if inflight is None or inflight.done():
+            return
+        logger.warning("abandoning the batch in flight: %s", why, extra=self._context)
+        inflight.cancel()
+        await asyncio.wait({inflight})
+
+    # -- one batch -----------------------------------------------------------------------
+
+    async def _fetch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
+        batching = self._config.batching
+        try:
+            batch = await self.consumer.getmany(
+                max_records=batching.max_records, timeout_ms=batching.max_wait_ms or 1
+            )
+        except KafkaClientError as exc:
+            self._retrier.failed(exc)
+            await asyncio.sleep(1.0)
+            return {}
+        self._readiness.clear("kafka")
+        return batch
+
+    async def _run_batch(self, batch: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> None:
+        task = asyncio.create_task(self._process(batch, time.perf_counter()))
+        self._inflight = task
+        try:
+            await asyncio.wait({task})
+        finally:
+            self._inflight = None
+        if task.cancelled():
+            if self._exactly_once:
+                await self._recover_producer()
+            return
+        exc = task.exception()
+        if isinstance(exc, PartitionsRevokedError):
+            logger.info("batch not committed: %s", exc, extra=self._context)
+            return
+        if exc is not None:
+            raise exc
+
+    async def _process(
+        self, batch: Mapping[TopicPartition, Sequence[ConsumerRecord]], fetched_at: float
+    ) -> None:
+        plan = self._planner.plan(batch)
+        self._metrics.observe_validation(time.perf_counter() - fetched_at)
+        if plan.rows:
+            await self._retrier.call(_segments_writer(self._store, plan))
+            await self._retrier.call(lambda: self._db.insert_quarantine_records(plan.rows))
+        if self._exactly_once:
+            await self._send_and_commit_transactionally(plan)
+        else:
+            await self._retrier.call(lambda: self._send_outputs(plan))
+            await self._retrier.call(lambda: self._commit(plan.next_offsets))
+        self._positions.update(plan.next_offsets)
+        self._metrics.observe_batch(time.perf_counter() - fetched_at)
+        self._account(plan)
+
+    async def _send_outputs(self, plan: BatchPlan) -> None:
+        topics = self._config.topics
+        deliveries: list[Delivery] = []
+        try:
+            for outputs, sink in (
+                (plan.valid, topics.valid),
+                (plan.dead_letters, topics.quarantine),
+            ):
+                for source, records in outputs.items():
+                    if records:
+                        deliveries += await self._send(source, sink, records)
+        except BaseException:
+            # settle what was queued so that no delivery failure goes unobserved
+            await asyncio.gather(*deliveries, return_exceptions=True)
+            raise
+        await self.producer.wait_delivered(deliveries)
+
+    async def _send(
+        self, source: str, sink: str, records: Sequence[OutgoingRecord]
+    ) -> list[Delivery]:
+        keep = self._keep_partitions.get((source, sink))
+        if keep is None:
+            keep = self.consumer.partition_count(source) == (
+                await self.producer.partition_count(sink)
+            )
+            self._keep_partitions[source, sink] = keep
+        return await self.producer.send(sink, records, keep_partitions=keep)
+
+    async def _commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        try:
+            await asyncio.wait_for(self.consumer.commit(offsets), self._tuning.commit_timeout)
+        except TimeoutError as exc:
+            raise KafkaClientError("commit: the group coordinator did not answer") from exc
+
+    async def _send_and_commit_transactionally(self, plan: BatchPlan) -> None:
+        backoff = self._retrier.new_backoff()
+        while True:
+            try:
+                await self.producer.begin_transaction()
+                await self._send_outputs(plan)
+                await self.producer.send_offsets_to_transaction(
+                    plan.next_offsets, self.consumer.group_id
+                )
+                await self.producer.commit_transaction()
+            except KafkaClientError as exc:
+                self._retrier.failed(exc)
+                await self._recover_producer()
+                if await self._retrier.call(lambda: self._committed_already(plan)):
+                    break
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            break
+        self._readiness.clear("kafka")
+
+    async def _recover_producer(self) -> None:
+        """Abort the open transaction; replace the producer if that is not possible (a new
+        producer with the same transactional id settles whatever the old one left open)."""
+        producer = self.producer
+        try:
+            await asyncio.wait_for(producer.abort_transaction(), self._tuning.commit_timeout)
+        except (AdapterError, TimeoutError):
+            await self._retrier.call(producer.restart)
+
+    async def _committed_already(self, plan: BatchPlan) -> bool:
+        """Whether a transaction reported as failed did commit (its offsets are the group's)."""
+        for tp, offset in plan.next_offsets.items():
+            try:
+                committed = await asyncio.wait_for(
+                    self.consumer.committed(tp), self._tuning.commit_timeout
+                )
+            except TimeoutError as exc:
+                raise KafkaClientError("committed offsets: the coordinator did not answer") from exc
+            if committed is None or committed < offset:
+                return False
+        return True
+
+    # -- accounting ----------------------------------------------------------------------
+
+    def _account(self, plan: BatchPlan) -> None:
+        metrics = self._metrics
+        metrics.count_records(plan.results)
+        metrics.count_quarantined(plan.quarantined)
+        metrics.count_shadow_disagreements(plan.shadow_disagreements)
+        if plan.invalid:
+            metrics.saw_invalid(time.time())
+        for tp, offset in plan.next_offsets.items():
+            end = self.consumer.end_offset(tp)
+            if end is not None:
+                metrics.set_lag(tp.topic, tp.partition, max(0, end - offset))
+        if self._breaker is not None:
+            self._feed_breaker(self._breaker, plan)
+
+    def _refresh_idle_lag(self) -> None:
+        now = self._clock()
+        if now - self._lag_refreshed < self._tuning.lag_interval or self.consumer is None:
+            return
+        self._lag_refreshed = now
+        for tp, position in self._positions.items():
+            end = self.consumer.end_offset(tp)
+            if end is not None:
+                self._metrics.set_lag(tp.topic, tp.partition, max(0, end - position))
+
+    def _feed_breaker(self, breaker: InvalidRatioBreaker, plan: BatchPlan) -> None:
+        spec = self._config.breaker
+        state = breaker.observe(self._clock(), plan.records, plan.invalid)
+        if state.over_threshold == self._breaker_open:
+            return
+        if spec.action == "alert":
+            self._breaker_open = state.over_threshold
+            self._metrics.set_breaker_open(state.over_threshold)
+            logger.warning(
+                "invalid ratio %.1f%% over the last %ss is %s the threshold %.1f%%",
+                state.ratio * 100,
+                spec.window.total_seconds(),
+                "above" if state.over_threshold else "back below",
+                spec.threshold * 100,
+                extra=self._context,
+            )
+            return
+        if not state.over_threshold:
+            return
+        self._breaker_open = True
+        self._paused_by_breaker = True
+        self.consumer.pause(self.consumer.assignment())
+        self._metrics.set_breaker_open(True)
+        reason = (
+            f"invalid-ratio breaker open: {state.invalid} of {state.records} records "
+            f"({state.ratio:.1%}) in the last {spec.window.total_seconds():g}s were invalid, "
+            f"above {spec.threshold:.1%}; consumption is paused until the pipeline restarts"
+        )
+        self._readiness.set_problem(BREAKER, reason)
+
+
+def _segments_writer(store: ObjectStore, plan: BatchPlan) -> Callable[[], Awaitable[None]]:
+    """Writes the plan's segments concurrently; a retry skips the ones already written."""
+    written: set[str] = set()
+
+    async def write(key: str, data: bytes) -> None:
+        await store.put(key, data)
+        written.add(key)
+
+    async def write_all() -> None:
+        pending = [s for s in plan.segments if s.key not in written]
+        results = await asyncio.gather(
+            *(write(s.key, s.data) for s in pending), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    return write_all
+
+
+def _describe(partitions: frozenset[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}/{tp.partition}" for tp in partitions)
