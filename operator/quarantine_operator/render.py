@@ -54,6 +54,7 @@ from validator_pod.domain.schemas import Remediation, Rule, SchemaVersion, Times
 
 CONFIG_HASH_ANNOTATION: Final = f"{GROUP}/config-hash"
 SCHEMA_FINGERPRINT_ANNOTATION: Final = f"{GROUP}/fingerprint"
+CREATED_AT_ANNOTATION: Final = f"{GROUP}/created-at"
 SCHEMA_VERSION_LABEL: Final = f"{GROUP}/schema-version"
 SCHEMA_VERSION_KEY: Final = "schema.json"
 
@@ -78,6 +79,14 @@ class Component(StrEnum):
     API = "api"
     CONFIG = "config"
     SCHEMA_VERSION = "schema-version"
+
+
+class ChildKind(StrEnum):
+    """The kinds of objects a pipeline owns."""
+
+    CONFIG_MAP = "ConfigMap"
+    DEPLOYMENT = "Deployment"
+    SERVICE = "Service"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +151,16 @@ def api_name(pipeline: str) -> str:
     return f"{pipeline}-api"
 
 
+def child_names(pipeline: str) -> tuple[tuple[ChildKind, str], ...]:
+    """Every object a pipeline may own, by kind and name."""
+    return (
+        (ChildKind.CONFIG_MAP, config_map_name(pipeline)),
+        (ChildKind.DEPLOYMENT, validator_name(pipeline)),
+        (ChildKind.DEPLOYMENT, api_name(pipeline)),
+        (ChildKind.SERVICE, api_name(pipeline)),
+    )
+
+
 def schema_version_config_map_name(schema: str, version: int) -> str:
     """The immutable ConfigMap that keeps one version of a ValidationSchema."""
     return f"{schema}-v{version}"
@@ -172,6 +191,24 @@ def validator_selector(pipeline: str) -> str:
         f"{key}={value}"
         for key, value in sorted(selector_labels(pipeline, Component.VALIDATOR).items())
     )
+
+
+def schema_versions_selector(schemas: Collection[str]) -> str:
+    """The label selector of the ConfigMaps that keep these ValidationSchemas' versions."""
+    return (
+        f"app.kubernetes.io/name={APP_NAME},"
+        f"app.kubernetes.io/component={Component.SCHEMA_VERSION.value},"
+        f"app.kubernetes.io/instance in ({','.join(sorted(set(schemas)))})"
+    )
+
+
+def controller_uid(obj: Mapping[str, Any]) -> str | None:
+    """The uid of the object's controller (its ownerReference with `controller: true`)."""
+    for reference in obj.get("metadata", {}).get("ownerReferences") or ():
+        if reference.get("controller"):
+            uid = reference.get("uid")
+            return str(uid) if uid is not None else None
+    return None
 
 
 def api_endpoint(owner: Owner) -> str:
@@ -667,7 +704,7 @@ def render_schema_version_config_map(
     metadata["labels"][SCHEMA_VERSION_LABEL] = str(schema.version)
     metadata["annotations"] = {
         SCHEMA_FINGERPRINT_ANNOTATION: schema.fingerprint,
-        f"{GROUP}/created-at": created_at,
+        CREATED_AT_ANNOTATION: created_at,
     }
     return {
         "apiVersion": "v1",

@@ -8,6 +8,7 @@ nothing here reads the time.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -40,6 +41,9 @@ class Reason(StrEnum):
     INCOMPATIBLE_SCHEMA = "IncompatibleSchema"
     INVALID_SCHEMA = "InvalidSchema"
     RECONCILIATION_PAUSED = "ReconciliationPaused"
+    RECONCILIATION_RESUMED = "ReconciliationResumed"
+    RESOURCE_CONFLICT = "ResourceConflict"
+    APPLY_FAILED = "ApplyFailed"
     CONVERGED = "Converged"
 
 
@@ -244,3 +248,70 @@ def load_conditions(raw: object) -> tuple[Condition, ...]:
         except ValidationError:
             continue
     return tuple(loaded)
+
+
+class EventType(StrEnum):
+    """The type of a Kubernetes Event."""
+
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionEvent:
+    """A Kubernetes Event worth posting for a change of conditions."""
+
+    type: EventType
+    reason: str
+    message: str
+
+
+def _changed(previous: Condition | None, current: Condition | None) -> bool:
+    if current is None or current.status is not ConditionStatus.TRUE:
+        return False
+    return (
+        previous is None
+        or previous.status is not ConditionStatus.TRUE
+        or (previous.reason, previous.message) != (current.reason, current.message)
+    )
+
+
+def condition_events(
+    previous: Sequence[Condition], current: Sequence[Condition]
+) -> list[ConditionEvent]:
+    """The important transitions between two sets of conditions, as Events: becoming Ready
+    (Normal), becoming Stalled or stalling for another reason (Warning), pausing and resuming
+    reconciliation (Normal). Progress in between (Reconciling) is not worth an Event."""
+    events: list[ConditionEvent] = []
+    paused_before = find_condition(previous, ConditionType.RECONCILIATION_PAUSED)
+    paused_now = find_condition(current, ConditionType.RECONCILIATION_PAUSED)
+    if _changed(paused_before, paused_now):
+        assert paused_now is not None
+        events.append(ConditionEvent(EventType.NORMAL, paused_now.reason, paused_now.message))
+    elif is_true(previous, ConditionType.RECONCILIATION_PAUSED) and paused_now is None:
+        events.append(
+            ConditionEvent(
+                EventType.NORMAL,
+                Reason.RECONCILIATION_RESUMED,
+                "the pause annotation is gone: reconciling again",
+            )
+        )
+    stalled_now = find_condition(current, ConditionType.STALLED)
+    if _changed(find_condition(previous, ConditionType.STALLED), stalled_now):
+        assert stalled_now is not None
+        events.append(ConditionEvent(EventType.WARNING, stalled_now.reason, stalled_now.message))
+    ready_now = find_condition(current, ConditionType.READY)
+    ready_before = find_condition(previous, ConditionType.READY)
+    became_ready = (
+        ready_now is not None
+        and ready_now.status is ConditionStatus.TRUE
+        and (
+            ready_before is None
+            or ready_before.status is not ConditionStatus.TRUE
+            or ready_before.reason != ready_now.reason
+        )
+    )
+    if became_ready:
+        assert ready_now is not None
+        events.append(ConditionEvent(EventType.NORMAL, ready_now.reason, ready_now.message))
+    return events

@@ -14,17 +14,21 @@ from quarantine_operator import envvars
 from quarantine_operator.api.v1alpha1 import QuarantinePipelineSpec, ValidationSchemaSpec
 from quarantine_operator.render import (
     CONFIG_HASH_ANNOTATION,
+    ChildKind,
     Owner,
     RenderedPipeline,
     api_endpoint,
     build_pipeline_config,
+    child_names,
     config_hash,
+    controller_uid,
     render_pipeline,
     render_schema_version_config_map,
     resolve_schema_selection,
     schema_owner,
     schema_version_from_config_map,
     schema_version_from_spec,
+    schema_versions_selector,
     validator_selector,
 )
 from validator_pod.domain.pipeline_config import (
@@ -493,3 +497,27 @@ def test_a_validation_schema_spec_becomes_a_domain_schema_version() -> None:
     assert published.remediation.trim_strings is False
     assert published.remediation.timestamps.paths == ("/at",)
     assert published.remediation.timestamps.unit == "seconds"
+
+
+def test_a_pipeline_owns_four_children_by_kind_and_name() -> None:
+    assert child_names("orders") == (
+        (ChildKind.CONFIG_MAP, "orders-config"),
+        (ChildKind.DEPLOYMENT, "orders-validator"),
+        (ChildKind.DEPLOYMENT, "orders-api"),
+        (ChildKind.SERVICE, "orders-api"),
+    )
+
+
+def test_schema_versions_are_selected_by_component_and_schema_names() -> None:
+    assert schema_versions_selector(["refunds", "orders", "orders"]) == (
+        "app.kubernetes.io/name=dataquarantine,app.kubernetes.io/component=schema-version,"
+        "app.kubernetes.io/instance in (orders,refunds)"
+    )
+
+
+def test_the_controller_is_the_owner_reference_marked_controller(owner: Owner) -> None:
+    config_map = rendered(owner).config_map
+    assert controller_uid(config_map) == owner.uid
+    other = {"uid": "x", "kind": "Thing", "name": "t"}
+    assert controller_uid({"metadata": {"ownerReferences": [other]}}) is None
+    assert controller_uid({"metadata": {}}) is None

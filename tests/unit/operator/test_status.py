@@ -8,8 +8,11 @@ import pytest
 
 from quarantine_operator.api.v1alpha1 import Condition, ConditionStatus
 from quarantine_operator.status import (
+    ConditionEvent,
     ConditionType,
+    EventType,
     Reason,
+    condition_events,
     dump_conditions,
     find_condition,
     is_true,
@@ -192,3 +195,61 @@ def test_every_reason_is_camel_case() -> None:
     for reason in Reason:
         assert reason.value[0].isupper()
         assert reason.value.isalnum()
+
+
+class TestConditionEvents:
+    """Only the transitions worth a Kubernetes Event become one."""
+
+    def test_becoming_ready_is_a_normal_event(self) -> None:
+        before = mark_reconciling((), generation=1, now=T0, message="0/1 ready")
+        after = mark_ready(before, generation=1, now=T1, message="1/1 ready")
+        assert condition_events(before, after) == [
+            ConditionEvent(EventType.NORMAL, "Available", "1/1 ready")
+        ]
+
+    def test_staying_ready_with_another_message_is_no_event(self) -> None:
+        before = mark_ready((), generation=1, now=T0, message="1/1 ready")
+        after = mark_ready(before, generation=2, now=T1, message="3/3 ready")
+        assert condition_events(before, after) == []
+
+    def test_ready_for_another_reason_is_an_event(self) -> None:
+        before = mark_ready((), generation=1, now=T0, message="1/1 ready")
+        after = mark_ready(
+            before, generation=2, now=T1, reason=Reason.PIPELINE_PAUSED, message="paused"
+        )
+        assert condition_events(before, after) == [
+            ConditionEvent(EventType.NORMAL, "PipelinePaused", "paused")
+        ]
+
+    def test_progress_is_no_event(self) -> None:
+        before = mark_reconciling((), generation=1, now=T0, message="0/2 ready")
+        after = mark_reconciling(before, generation=1, now=T1, message="1/2 ready")
+        assert condition_events((), before) == []
+        assert condition_events(before, after) == []
+
+    def test_stalling_is_a_warning_and_stalling_anew_another(self) -> None:
+        first = mark_stalled(
+            (), generation=1, now=T0, reason=Reason.SECRET_NOT_FOUND, message="no s3"
+        )
+        same = mark_stalled(
+            first, generation=1, now=T1, reason=Reason.SECRET_NOT_FOUND, message="no s3"
+        )
+        other = mark_stalled(
+            same, generation=2, now=T1, reason=Reason.SCHEMA_NOT_FOUND, message="no schema"
+        )
+        assert condition_events((), first) == [
+            ConditionEvent(EventType.WARNING, "SecretNotFound", "no s3")
+        ]
+        assert condition_events(first, same) == []
+        assert condition_events(same, other) == [
+            ConditionEvent(EventType.WARNING, "SchemaNotFound", "no schema")
+        ]
+
+    def test_pausing_and_resuming_reconciliation_are_events(self) -> None:
+        ready = mark_ready((), generation=1, now=T0, message="ok")
+        paused = mark_reconciliation_paused(ready, generation=1, now=T1)
+        resumed = mark_ready(paused, generation=1, now=T1, message="ok")
+        (pause,) = condition_events(ready, paused)
+        assert (pause.type, pause.reason) == (EventType.NORMAL, "ReconciliationPaused")
+        (resume,) = condition_events(paused, resumed)
+        assert (resume.type, resume.reason) == (EventType.NORMAL, "ReconciliationResumed")
