@@ -3,6 +3,9 @@
     python -m quarantine_operator.crdgen [--out crds/]    write the YAML files
     python -m quarantine_operator.crdgen --check          exit 1 with a diff if they drifted
 
+Beside the CRDs it writes `kustomization.yaml` listing them, so that `crds/` is a kustomize base
+(`manifests/crd/` refers to it: kustomize may load a base outside its root, not a file).
+
 Pydantic emits JSON Schema (draft 2020-12); the API server wants a *structural* OpenAPI v3.0
 schema. `structural_schema` bridges the two: it inlines `$ref`s, drops titles and `null` branches
 of optional fields, turns `const` into `enum` and numeric `exclusiveMinimum` into OpenAPI's
@@ -360,10 +363,25 @@ def render_crds() -> dict[str, str]:
     return files
 
 
+KUSTOMIZATION: Final = "kustomization.yaml"
+
+
+def render_files() -> dict[str, str]:
+    """File name → text of everything committed in `crds/`: the CRDs and a kustomization
+    that lists them."""
+    crds = render_crds()
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": sorted(crds),
+    }
+    return {**crds, KUSTOMIZATION: HEADER + yaml.safe_dump(kustomization, sort_keys=False)}
+
+
 def drift(out: Path) -> str:
     """A unified diff from the files in `out` to freshly generated ones ('' when none)."""
     chunks: list[str] = []
-    for name, expected in render_crds().items():
+    for name, expected in render_files().items():
         path = out / name
         actual = path.read_text(encoding="utf-8") if path.exists() else ""
         chunks.extend(
@@ -396,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         return 0
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in render_crds().items():
+    for name, text in render_files().items():
         (out / name).write_text(text, encoding="utf-8")
     return 0
 

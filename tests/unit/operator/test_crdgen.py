@@ -329,3 +329,13 @@ def test_a_pipeline_name_longer_than_the_service_name_allows_is_refused_at_admis
     name_schema = root_schema(crdgen.quarantine_pipeline_crd())["properties"]["metadata"]
     assert name_schema["properties"]["name"]["maxLength"] == len("x" * 63) - len("-api")
     assert v1alpha1.PIPELINE_NAME_MAX_LENGTH == 59
+
+
+def test_crds_is_a_kustomize_base_listing_every_crd() -> None:
+    files = crdgen.render_files()
+    kustomization = yaml.safe_load(files[crdgen.KUSTOMIZATION])
+    assert kustomization["kind"] == "Kustomization"
+    assert kustomization["resources"] == sorted(crdgen.render_crds())
+    assert (CRDS_DIR / crdgen.KUSTOMIZATION).read_text(encoding="utf-8") == files[
+        crdgen.KUSTOMIZATION
+    ]
