@@ -1,0 +1,220 @@
+"""QuarantinePipeline: waits for what is missing, repairs drift, pauses, and cleans up."""
+
+from __future__ import annotations
+
+from quarantine_operator.api.v1alpha1 import (
+    PAUSE_RECONCILIATION_ANNOTATION,
+    QUARANTINE_PIPELINE,
+    VALIDATION_SCHEMA,
+)
+
+from .cluster import (
+    DATABASE_SECRET,
+    STORAGE_SECRET,
+    Cluster,
+    condition,
+    create_pipeline_secrets,
+    eventually,
+    has_condition,
+    order_schema,
+    pipeline_spec,
+    schema_spec,
+)
+
+CHILDREN = ("shop-config", "shop-validator", "shop-api")
+
+
+def _applied(cluster: Cluster, namespace: str, name: str = "shop") -> bool:
+    found = cluster.pipeline(namespace, name)
+    status = (found or {}).get("status") or {}
+    return (
+        bool(status.get("configHash"))
+        and cluster.deployment(namespace, f"{name}-validator") is not None
+    )
+
+
+def test_a_pipeline_waiting_for_a_missing_schema_recovers_when_it_appears(
+    namespace: str, cluster: Cluster
+) -> None:
+    create_pipeline_secrets(cluster, namespace)
+    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
+
+    pipeline = eventually(
+        lambda: (
+            (found := cluster.pipeline(namespace, "shop"))
+            and has_condition(found, "Ready", "False", "SchemaNotFound")
+            and found
+        ),
+        what="the pipeline to report the missing schema",
+    )
+    assert has_condition(pipeline, "Stalled", "True", "SchemaNotFound")
+    assert "ValidationSchema 'orders' does not exist" in condition(pipeline, "Ready")["message"]  # type: ignore[index]
+    assert cluster.deployment(namespace, "shop-validator") is None
+
+    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
+
+    eventually(lambda: _applied(cluster, namespace), what="the pipeline to recover by itself")
+    pipeline = cluster.pipeline(namespace, "shop")
+    assert has_condition(pipeline, "Stalled", "False")
+    assert pipeline is not None
+    assert pipeline["status"]["schemas"] == [{"name": "orders", "version": 1}]
+
+
+def test_a_pipeline_waiting_for_a_missing_secret_recovers_when_it_appears(
+    namespace: str, cluster: Cluster
+) -> None:
+    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
+    cluster.create_secret(namespace, DATABASE_SECRET, {"dsn": "postgresql://test@localhost/test"})
+    cluster.create_secret(namespace, STORAGE_SECRET, {"accessKey": "test-access"})
+    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
+
+    pipeline = eventually(
+        lambda: (
+            (found := cluster.pipeline(namespace, "shop"))
+            and has_condition(found, "Ready", "False", "SecretNotFound")
+            and found
+        ),
+        what="the pipeline to report the incomplete Secret",
+    )
+    assert (
+        f"Secret '{STORAGE_SECRET}' lacks the key(s) secretKey"
+        in condition(  # type: ignore[index]
+            pipeline, "Ready"
+        )["message"]
+    )
+    assert cluster.deployment(namespace, "shop-validator") is None
+
+    cluster.core.delete_namespaced_secret(STORAGE_SECRET, namespace)
+    cluster.create_secret(
+        namespace, STORAGE_SECRET, {"accessKey": "test-access", "secretKey": "test-secret"}
+    )
+
+    eventually(lambda: _applied(cluster, namespace), what="the pipeline to recover by itself")
+    config = cluster.config_map(namespace, "shop-config")
+    assert config is not None
+    assert "test-secret" not in str(config.data)
+
+
+def test_deleted_and_edited_children_come_back_and_deleting_the_pipeline_removes_them(
+    namespace: str, cluster: Cluster
+) -> None:
+    create_pipeline_secrets(cluster, namespace)
+    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
+    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
+    eventually(lambda: _applied(cluster, namespace), what="the pipeline's children")
+    validator = cluster.deployment(namespace, "shop-validator")
+    assert validator is not None
+
+    cluster.apps.delete_namespaced_deployment("shop-validator", namespace)
+    eventually(
+        lambda: (
+            (found := cluster.deployment(namespace, "shop-validator"))
+            and found.metadata.uid != validator.metadata.uid
+        ),
+        what="the deleted validator Deployment to come back",
+    )
+    cluster.apps.patch_namespaced_deployment("shop-api", namespace, {"spec": {"replicas": 5}})
+    cluster.core.patch_namespaced_config_map(
+        "shop-config", namespace, {"data": {"pipeline.yaml": "edited: by hand"}}
+    )
+    eventually(
+        lambda: (
+            (api := cluster.deployment(namespace, "shop-api")) is not None
+            and api.spec.replicas == 1
+            and (config := cluster.config_map(namespace, "shop-config")) is not None
+            and config.data["pipeline.yaml"] != "edited: by hand"
+        ),
+        what="the edited API Deployment and ConfigMap to be repaired",
+    )
+
+    cluster.delete(QUARANTINE_PIPELINE, namespace, "shop")
+    eventually(
+        lambda: (
+            cluster.config_map(namespace, "shop-config") is None
+            and cluster.deployment(namespace, "shop-validator") is None
+            and cluster.deployment(namespace, "shop-api") is None
+            and cluster.service(namespace, "shop-api") is None
+            and not cluster.apps.list_namespaced_replica_set(namespace).items
+            and not cluster.core.list_namespaced_pod(namespace).items
+        ),
+        what="the garbage collector to delete every child",
+    )
+    # The schema's versions belong to the schema, not to the pipeline.
+    assert cluster.config_map(namespace, "orders-v1") is not None
+
+
+def test_the_pause_annotation_stops_every_write_until_it_is_removed(
+    namespace: str, cluster: Cluster
+) -> None:
+    create_pipeline_secrets(cluster, namespace)
+    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
+    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
+    eventually(lambda: _applied(cluster, namespace), what="the pipeline's children")
+
+    cluster.patch(
+        QUARANTINE_PIPELINE,
+        namespace,
+        "shop",
+        {"metadata": {"annotations": {PAUSE_RECONCILIATION_ANNOTATION: "true"}}},
+    )
+    eventually(
+        lambda: has_condition(cluster.pipeline(namespace, "shop"), "ReconciliationPaused", "True"),
+        what="the pipeline to report that reconciliation is paused",
+    )
+    cluster.patch(QUARANTINE_PIPELINE, namespace, "shop", {"spec": {"replicas": 3}})
+    cluster.apps.patch_namespaced_deployment("shop-api", namespace, {"spec": {"replicas": 4}})
+    eventually(
+        lambda: (
+            (found := cluster.pipeline(namespace, "shop"))
+            and found["status"]["observedGeneration"] == found["metadata"]["generation"]
+        ),
+        what="the paused pipeline to observe its new generation",
+    )
+    validator = cluster.deployment(namespace, "shop-validator")
+    api = cluster.deployment(namespace, "shop-api")
+    assert validator is not None
+    assert api is not None
+    assert validator.spec.replicas == 1
+    assert api.spec.replicas == 4
+
+    cluster.patch(
+        QUARANTINE_PIPELINE,
+        namespace,
+        "shop",
+        {"metadata": {"annotations": {PAUSE_RECONCILIATION_ANNOTATION: None}}},
+    )
+    eventually(
+        lambda: (
+            (validator := cluster.deployment(namespace, "shop-validator")) is not None
+            and validator.spec.replicas == 3
+            and (api := cluster.deployment(namespace, "shop-api")) is not None
+            and api.spec.replicas == 1
+            and condition(cluster.pipeline(namespace, "shop"), "ReconciliationPaused") is None
+        ),
+        what="reconciliation to resume",
+    )
+
+
+def test_a_paused_pipeline_scales_its_validators_to_zero_and_is_ready(
+    namespace: str, cluster: Cluster
+) -> None:
+    create_pipeline_secrets(cluster, namespace)
+    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
+    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders", state="paused"))
+
+    pipeline = eventually(
+        lambda: (
+            (found := cluster.pipeline(namespace, "shop"))
+            and has_condition(found, "Ready", "True", "PipelinePaused")
+            and found
+        ),
+        what="the paused pipeline to be Ready",
+    )
+    assert "paused" in condition(pipeline, "Ready")["message"]  # type: ignore[index]
+    validator = cluster.deployment(namespace, "shop-validator")
+    api = cluster.deployment(namespace, "shop-api")
+    assert validator is not None
+    assert api is not None
+    assert validator.spec.replicas == 0
+    assert api.spec.replicas == 1
+    assert pipeline["status"]["replicas"] == 0
