@@ -218,3 +218,27 @@ def test_a_paused_pipeline_scales_its_validators_to_zero_and_is_ready(
     assert validator.spec.replicas == 0
     assert api.spec.replicas == 1
     assert pipeline["status"]["replicas"] == 0
+
+
+def test_turning_the_api_off_deletes_its_deployment_and_service(
+    namespace: str, cluster: Cluster
+) -> None:
+    create_pipeline_secrets(cluster, namespace)
+    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
+    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
+    eventually(
+        lambda: _applied(cluster, namespace) and cluster.service(namespace, "shop-api"),
+        what="the pipeline's API",
+    )
+
+    cluster.patch(QUARANTINE_PIPELINE, namespace, "shop", {"spec": {"api": {"enabled": False}}})
+
+    eventually(
+        lambda: (
+            cluster.deployment(namespace, "shop-api") is None
+            and cluster.service(namespace, "shop-api") is None
+            and "apiEndpoint" not in (cluster.pipeline(namespace, "shop") or {})["status"]
+        ),
+        what="the API Deployment and Service to be deleted",
+    )
+    assert cluster.deployment(namespace, "shop-validator") is not None
