@@ -56,9 +56,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_validator(settings))
 
 
-def _api_stub(args: argparse.Namespace, settings: Settings) -> int:
-    logger.error("the api command is not implemented yet")
-    return 2
+def _api(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here: the validator (`run`) does not load FastAPI and uvicorn.
+    from validator_pod.web.serving import run_api
+
+    return run_api(settings)
 
 
 COMMANDS: dict[str, Command] = {
@@ -71,9 +73,10 @@ COMMANDS: dict[str, Command] = {
         handler=_run,
     ),
     "api": Command(
-        help="serve the pipeline's REST API (not implemented yet)",
-        description="Serve the per-pipeline REST API on DQ_HTTP_PORT.",
-        handler=_api_stub,
+        help="serve the pipeline's REST API",
+        description="Serve the per-pipeline REST API on DQ_HTTP_PORT (tokens: DQ_API_TOKENS, "
+        "one name:role:token per line).",
+        handler=_api,
     ),
 }
 
@@ -100,7 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse arguments and settings, set up JSON logging, run the command."""
+    """Parse arguments and settings, set up JSON logging, run the command. `records ...` is
+    the terminal client of the REST API (validator_pod.records_cli)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["records"]:
+        from validator_pod.records_cli import main as records_main
+
+        return records_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = Settings() if args.config_dir is None else Settings(config_dir=args.config_dir)
