@@ -225,6 +225,22 @@ class SourceConsumer:
             offset: int | None = await self._consumer.committed(partition)
         return offset
 
+    async def rewind(self) -> None:
+        """Move every assigned partition back to the group's committed offset (the earliest
+        offset when there is none), dropping prefetched records: what was fetched after the
+        last commit will be fetched again. Partitions that move in the meantime are skipped
+        (a new assignment starts from the committed offsets anyway)."""
+        async with _translated_errors("rewind"):
+            for tp in self._consumer.assignment():
+                committed = await self._consumer.committed(tp)
+                try:
+                    if committed is None:
+                        await self._consumer.seek_to_beginning(tp)
+                    else:
+                        self._consumer.seek(tp, committed)
+                except IllegalStateError:
+                    continue
+
     def assignment(self) -> frozenset[TopicPartition]:
         """The partitions this member owns now."""
         return frozenset(self._consumer.assignment())

@@ -46,14 +46,16 @@ CREATE TEMP TABLE IF NOT EXISTS quarantine_records_incoming (
     id uuid, pipeline text, namespace text, source_topic text, kafka_partition integer,
     kafka_offset bigint, kafka_timestamp timestamptz, record_key bytea, schema_name text,
     schema_version integer, error_type text, error_message text, errors jsonb,
-    storage_uri text, byte_offset bigint, byte_length integer, status text
+    storage_uri text, byte_offset bigint, byte_length integer, status text, record_headers jsonb
 ) ON COMMIT DELETE ROWS
 """
 
 
 class QuarantineRow(NamedTuple):
     """A new `quarantine_records` row, in COPY column order (the database fills replay_count,
-    created_at and updated_at). `errors_json` is the JSON list of `FieldError` objects."""
+    created_at, updated_at and the replay columns). `errors_json` is the JSON list of
+    `FieldError` objects; `record_headers_json` the record's headers in order, a JSON list of
+    [name, base64 value or null] (migration 0002)."""
 
     id: UUID
     pipeline: str
@@ -72,6 +74,7 @@ class QuarantineRow(NamedTuple):
     byte_offset: int
     byte_length: int
     status: str
+    record_headers_json: str | None
 
 
 _COLUMNS: Final = (
@@ -92,16 +95,17 @@ _COLUMNS: Final = (
     "byte_offset",
     "byte_length",
     "status",
+    "record_headers",
 )
 _INSERT_FROM_INCOMING: Final = """
 INSERT INTO quarantine_records (
     id, pipeline, namespace, source_topic, kafka_partition, kafka_offset, kafka_timestamp,
     record_key, schema_name, schema_version, error_type, error_message, errors, storage_uri,
-    byte_offset, byte_length, status)
+    byte_offset, byte_length, status, record_headers)
 SELECT
     id, pipeline, namespace, source_topic, kafka_partition, kafka_offset, kafka_timestamp,
     record_key, schema_name, schema_version, error_type, error_message, errors, storage_uri,
-    byte_offset, byte_length, status
+    byte_offset, byte_length, status, record_headers
 FROM quarantine_records_incoming
 ON CONFLICT DO NOTHING
 """

@@ -53,9 +53,10 @@ class InvalidRatioBreaker:
             self._buckets.append([second, records, invalid])
         self._records += records
         self._invalid += invalid
-        if self._records >= self._min_records and self._invalid > self._threshold * self._records:
-            self._tripped = True
-        return BreakerState(self._records, self._invalid, self._tripped)
+        over = (
+            self._records >= self._min_records and self._invalid > self._threshold * self._records
+        )
+        return BreakerState(self._records, self._invalid, over)
 
     def _expire(self, second: int) -> None:
         oldest = second - self._window + 1

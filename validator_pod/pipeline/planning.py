@@ -28,11 +28,18 @@ from validator_pod.pipeline.quarantining import (
     build_segment,
     dead_letter_headers,
     errors_json,
+    headers_json,
     quarantine_record_id,
     remediated_headers,
     segment_key,
 )
-from validator_pod.validation.evaluating import Forward, Quarantine, RecordEvaluator, Remediated
+from validator_pod.validation.evaluating import (
+    Forward,
+    Outcome,
+    Quarantine,
+    RecordEvaluator,
+    Remediated,
+)
 
 
 class SourceRecord(Protocol):
@@ -107,21 +114,30 @@ class BatchPlanner:
         """The plan for records fetched from several partitions, each list in offset order."""
         plan = BatchPlan()
         for tp, records in batch.items():
-            if records:
-                self._plan_partition(plan, tp, records)
+            self.add_partition(plan, tp, records, self.evaluate(records))
         return plan
 
-    def _plan_partition(
-        self, plan: BatchPlan, tp: TopicPartition, records: Sequence[SourceRecord]
-    ) -> None:
-        topic, partition = tp
+    def evaluate(self, records: Sequence[SourceRecord]) -> list[Outcome]:
+        """Where each record goes (the CPU-heavy part; callers may do it in slices)."""
         evaluate = self._evaluate
+        return [evaluate(record.value, record.headers) for record in records]
+
+    def add_partition(
+        self,
+        plan: BatchPlan,
+        tp: TopicPartition,
+        records: Sequence[SourceRecord],
+        outcomes: Sequence[Outcome],
+    ) -> None:
+        """Lay out one partition's records, given their outcomes (same order), into `plan`."""
+        if not records:
+            return
+        topic, partition = tp
         forward = plan.valid.setdefault(topic, []).append
         held: list[_Held] = []
         remedies: list[tuple[SourceRecord, Remediated]] = []
         valid = invalid = undecodable = disagreements = 0
-        for record in records:
-            outcome = evaluate(record.value, record.headers)
+        for record, outcome in zip(records, outcomes, strict=True):
             shadow = outcome.shadow
             if shadow is not None and shadow.disagrees:
                 disagreements += 1
@@ -215,6 +231,7 @@ class BatchPlanner:
                     byte_offset=byte_offset,
                     byte_length=byte_length,
                     status=entry.status.value,
+                    record_headers_json=headers_json(record.headers),
                 )
             )
             if entry.status is not RecordStatus.QUARANTINED:

@@ -7,6 +7,7 @@ same id, the same segment key and bytes, and the same headers.
 from __future__ import annotations
 
 import uuid
+from base64 import b64encode
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -136,6 +137,14 @@ def errors_json(errors: Iterable[FieldError]) -> bytes:
             for error in errors
         ]
     )
+
+
+def headers_json(headers: Iterable[tuple[str, bytes | None]]) -> str:
+    """A record's headers, in order, as the `record_headers` column's JSON text: a list of
+    [name, base64 value or null]."""
+    return orjson.dumps(
+        [[name, None if value is None else b64encode(value).decode()] for name, value in headers]
+    ).decode()
 
 
 def capped_errors_json(errors: Sequence[FieldError], limit: int = ERRORS_HEADER_LIMIT) -> bytes:

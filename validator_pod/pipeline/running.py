@@ -50,12 +50,14 @@ from validator_pod.metrics import ValidatorMetrics
 from validator_pod.pipeline.backoff import Backoff
 from validator_pod.pipeline.breaker import InvalidRatioBreaker
 from validator_pod.pipeline.planning import BatchPlan, BatchPlanner
+from validator_pod.validation.evaluating import Outcome
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 BREAKER: str = "breaker"
+_PLAN_SLICE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +137,29 @@ class Retrier:
         self._metrics.write_failed(exc.target)
 
 
+class VoidBatchError(Exception):
+    """A batch was not committed because an earlier one was not: its offsets would skip the
+    earlier batch's records."""
+
+
+@dataclass(eq=False, slots=True)
+class _InFlight:
+    """A batch whose outputs are being written: `issued` is set once all its Kafka sends are
+    queued (the next batch may then queue its own, keeping order per partition)."""
+
+    task: asyncio.Task[None]
+    issued: asyncio.Event
+
+
 class ValidatorLoop(RebalanceHandler):
-    """Runs one pipeline: owns the consumer and the producer, borrows the store and database."""
+    """Runs one pipeline: owns the consumer and the producer, borrows the store and database.
+
+    Batches go through two stages. The loop fetches and plans batch N+1 (CPU) while batch N's
+    outputs are written (a task, mostly waiting for S3, PostgreSQL and Kafka). Batch N+1's
+    writes start once batch N's sends are queued, and its offsets are committed only after
+    batch N's. A batch that is not committed voids every later one: they are cancelled or
+    dropped and the consumer rewinds to the committed offsets, so no record is skipped.
+    """
 
     def __init__(
         self,
@@ -171,7 +194,8 @@ class ValidatorLoop(RebalanceHandler):
         self._paused_by_breaker = False
         self._consumer: SourceConsumer | None = None
         self._producer: RecordProducer | None = None
-        self._inflight: asyncio.Task[None] | None = None
+        self._inflight: list[_InFlight] = []
+        self._generation = 0
         self._positions: dict[TopicPartition, int] = {}
         self._keep_partitions: dict[tuple[str, str], bool] = {}
         self._lag_refreshed = 0.0
@@ -195,7 +219,7 @@ class ValidatorLoop(RebalanceHandler):
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until `stopping` is set; then finish (or, after the grace period, abandon)
-        the batch in flight, leave the group and stop the clients."""
+        the batches in flight, leave the group and stop the clients."""
         watchdog = asyncio.create_task(self._abandon_after_grace(stopping))
         try:
             started, _ = await until_stopped(self._start_clients(), stopping)
@@ -203,15 +227,37 @@ class ValidatorLoop(RebalanceHandler):
                 return
             self._readiness.clear("starting")
             logger.info("consuming", extra={**self._context, "topics": self._config.topics.sources})
-            while not stopping.is_set():
-                batch = await self._fetch()
-                if batch:
-                    await self._run_batch(batch)
-                else:
-                    self._refresh_idle_lag()
+            await self._consume(stopping)
         finally:
             watchdog.cancel()
             await self._stop_clients()
+
+    async def _consume(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            generation = self._generation
+            batch = await self._fetch()
+            if not batch:
+                if not await self._reap():
+                    await self._rewind()
+                self._refresh_idle_lag()
+                continue
+            fetched_at = time.perf_counter()
+            plan = await self._plan(batch)
+            self._metrics.observe_validation(time.perf_counter() - fetched_at)
+            if stopping.is_set():
+                break
+            if not await self._make_room() or generation != self._generation:
+                # An earlier batch was not committed, or a rebalance happened since the fetch:
+                # this plan might skip or repeat records. Drop it and fetch again.
+                await self._rewind()
+                continue
+            issued = asyncio.Event()
+            previous = self._inflight[-1].task if self._inflight else None
+            task = asyncio.create_task(self._execute(plan, fetched_at, previous, issued))
+            self._inflight.append(_InFlight(task, issued))
+        if self._inflight:
+            await asyncio.wait([entry.task for entry in self._inflight])
+        await self._reap()
 
     async def _start_clients(self) -> None:
         self._producer = await self._retrier.call(self._start_producer)
@@ -224,16 +270,13 @@ class ValidatorLoop(RebalanceHandler):
         await self._abandon_inflight("shutdown grace period exceeded")
 
     async def _stop_clients(self) -> None:
-        inflight = self._inflight
-        if inflight is not None and not inflight.done():
-            inflight.cancel()
-            await asyncio.wait({inflight})
+        await self._abandon_inflight("stopping")
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
         if self._producer is not None:
             if self._exactly_once:
-                with contextlib.suppress(AdapterError):
+                with contextlib.suppress(AdapterError, TimeoutError):
                     await asyncio.wait_for(self._producer.abort_transaction(), 10)
             with contextlib.suppress(Exception):
                 await self._producer.stop()
@@ -241,23 +284,25 @@ class ValidatorLoop(RebalanceHandler):
     # -- rebalance -----------------------------------------------------------------------
 
     async def partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
-        """Finish the batch in flight within the rebalance grace period, or abandon it."""
-        inflight = self._inflight
-        if inflight is not None and not inflight.done():
-            done, _ = await asyncio.wait({inflight}, timeout=self._tuning.rebalance_grace)
-            if not done:
+        """Finish the batches in flight within the rebalance grace period, or abandon them;
+        a batch planned but not started is dropped (its records are fetched again)."""
+        self._generation += 1
+        pending = [entry.task for entry in self._inflight if not entry.task.done()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=self._tuning.rebalance_grace)
+            if late:
                 await self._abandon_inflight("rebalance grace period exceeded")
         for tp in revoked:
             self._positions.pop(tp, None)
         self._metrics.forget_partitions(revoked)
         if revoked:
             logger.info(
-                "partitions revoked",
-                extra={**self._context, "partitions": _describe(revoked)},
+                "partitions revoked", extra={**self._context, "partitions": _describe(revoked)}
             )
 
     async def partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
         """Forget cached partition counts; keep new partitions paused if the breaker is open."""
+        self._generation += 1
         self._keep_partitions.clear()
         if self._paused_by_breaker and self._consumer is not None:
             self._consumer.pause(assigned)
@@ -266,14 +311,17 @@ class ValidatorLoop(RebalanceHandler):
         )
 
     async def _abandon_inflight(self, why: str) -> None:
-        inflight = self._inflight
-        if inflight is None or inflight.done():
+        pending = [entry.task for entry in self._inflight if not entry.task.done()]
+        if not pending:
             return
-        logger.warning("abandoning the batch in flight: %s", why, extra=self._context)
-        inflight.cancel()
-        await asyncio.wait({inflight})
+        logger.warning(
+            "abandoning %d batch(es) in flight: %s", len(pending), why, extra=self._context
+        )
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending)
 
-    # -- one batch -----------------------------------------------------------------------
+    # -- batches -------------------------------------------------------------------------
 
     async def _fetch(self) -> dict[TopicPartition, list[ConsumerRecord]]:
         batching = self._config.batching
@@ -288,56 +336,147 @@ class ValidatorLoop(RebalanceHandler):
         self._readiness.clear("kafka")
         return batch
 
-    async def _run_batch(self, batch: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> None:
-        task = asyncio.create_task(self._process(batch, time.perf_counter()))
-        self._inflight = task
-        try:
-            await asyncio.wait({task})
-        finally:
-            self._inflight = None
-        if task.cancelled():
+    async def _plan(self, batch: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> BatchPlan:
+        """Plan the batch, yielding to the event loop every `_PLAN_SLICE` records so that the
+        batch in flight keeps moving (its acknowledgements are handled, its next step starts)."""
+        planner = self._planner
+        plan = BatchPlan()
+        for tp, records in batch.items():
+            outcomes: list[Outcome] = []
+            for start in range(0, len(records), _PLAN_SLICE):
+                outcomes += planner.evaluate(records[start : start + _PLAN_SLICE])
+                await asyncio.sleep(0)
+            planner.add_partition(plan, tp, records, outcomes)
+        return plan
+
+    async def _make_room(self) -> bool:
+        """Wait until a new batch may start: every older batch done, the newest one's sends
+        queued. False when a batch was not committed (and the later ones were voided)."""
+        for entry in self._inflight[:-1]:
+            await asyncio.wait({entry.task})
+        if self._inflight and not self._inflight[-1].task.done():
+            newest = self._inflight[-1]
+            issued = asyncio.ensure_future(newest.issued.wait())
+            try:
+                await asyncio.wait({newest.task, issued}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                issued.cancel()
+        return await self._reap()
+
+    async def _reap(self) -> bool:
+        """Forget finished batches; if one was not committed, void the rest and return False."""
+        committed = True
+        running: list[_InFlight] = []
+        for entry in self._inflight:
+            if not entry.task.done():
+                running.append(entry)
+            elif not self._was_committed(entry.task):
+                committed = False
+        self._inflight = running
+        if not committed:
+            await self._abandon_inflight("an earlier batch was not committed")
+            self._inflight = []
             if self._exactly_once:
                 await self._recover_producer()
-            return
-        exc = task.exception()
-        if isinstance(exc, PartitionsRevokedError):
-            logger.info("batch not committed: %s", exc, extra=self._context)
-            return
-        if exc is not None:
-            raise exc
+        return committed
 
-    async def _process(
-        self, batch: Mapping[TopicPartition, Sequence[ConsumerRecord]], fetched_at: float
+    def _was_committed(self, task: asyncio.Task[None]) -> bool:
+        if task.cancelled():
+            return False
+        exc = task.exception()
+        if exc is None:
+            return True
+        if isinstance(exc, PartitionsRevokedError | VoidBatchError):
+            logger.info("batch not committed: %s", exc, extra=self._context)
+            return False
+        raise exc
+
+    async def _rewind(self) -> None:
+        await self._retrier.call(self.consumer.rewind)
+
+    async def _execute(
+        self,
+        plan: BatchPlan,
+        fetched_at: float,
+        previous: asyncio.Task[None] | None,
+        issued: asyncio.Event,
     ) -> None:
-        plan = self._planner.plan(batch)
-        self._metrics.observe_validation(time.perf_counter() - fetched_at)
-        if plan.rows:
-            await self._retrier.call(_segments_writer(self._store, plan))
-            await self._retrier.call(lambda: self._db.insert_quarantine_records(plan.rows))
         if self._exactly_once:
+            # Transactions are sequential: the next batch waits for this one to finish.
+            if previous is not None:
+                await self._follow(previous)
+            await self._write_quarantine(plan)
             await self._send_and_commit_transactionally(plan)
         else:
-            await self._retrier.call(lambda: self._send_outputs(plan))
+            # Valid records depend on nothing; dead letters and rows point into the segments.
+            topics = self._config.topics
+            valid_issued = asyncio.Event()
+            dead_letters_issued = asyncio.Event()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(
+                    self._retrier.call(
+                        lambda: self._send_outputs(plan.valid, topics.valid, valid_issued)
+                    )
+                )
+                group.create_task(self._write_quarantine(plan, dead_letters_issued))
+                await valid_issued.wait()
+                await dead_letters_issued.wait()
+                issued.set()
+            if previous is not None:
+                await self._follow(previous)
             await self._retrier.call(lambda: self._commit(plan.next_offsets))
         self._positions.update(plan.next_offsets)
         self._metrics.observe_batch(time.perf_counter() - fetched_at)
         self._account(plan)
 
-    async def _send_outputs(self, plan: BatchPlan) -> None:
-        topics = self._config.topics
+    @staticmethod
+    async def _follow(previous: asyncio.Task[None]) -> None:
+        """Wait for the previous batch; raise `VoidBatchError` unless it committed."""
+        await asyncio.wait({previous})
+        if previous.cancelled() or previous.exception() is not None:
+            raise VoidBatchError("an earlier batch was not committed")
+
+    async def _write_quarantine(
+        self, plan: BatchPlan, dead_letters_issued: asyncio.Event | None = None
+    ) -> None:
+        """Segments first, then (concurrently) the rows and, if `dead_letters_issued` is given,
+        the dead letters, which point to them; each step retried until it succeeds."""
+        if not plan.rows:
+            if dead_letters_issued is not None:
+                dead_letters_issued.set()
+            return
+        await self._retrier.call(_segments_writer(self._store, plan))
+        async with asyncio.TaskGroup() as group:
+            group.create_task(
+                self._retrier.call(lambda: self._db.insert_quarantine_records(plan.rows))
+            )
+            if dead_letters_issued is not None:
+                sink = self._config.topics.quarantine
+                group.create_task(
+                    self._retrier.call(
+                        lambda: self._send_outputs(plan.dead_letters, sink, dead_letters_issued)
+                    )
+                )
+
+    async def _send_outputs(
+        self,
+        outputs: Mapping[str, Sequence[OutgoingRecord]],
+        sink: str,
+        issued: asyncio.Event | None = None,
+    ) -> None:
+        """Send records grouped by source topic to `sink`; set `issued` once they are queued;
+        return when all are acknowledged."""
         deliveries: list[Delivery] = []
         try:
-            for outputs, sink in (
-                (plan.valid, topics.valid),
-                (plan.dead_letters, topics.quarantine),
-            ):
-                for source, records in outputs.items():
-                    if records:
-                        deliveries += await self._send(source, sink, records)
+            for source, records in outputs.items():
+                if records:
+                    deliveries += await self._send(source, sink, records)
         except BaseException:
             # settle what was queued so that no delivery failure goes unobserved
             await asyncio.gather(*deliveries, return_exceptions=True)
             raise
+        if issued is not None:
+            issued.set()
         await self.producer.wait_delivered(deliveries)
 
     async def _send(
@@ -361,8 +500,10 @@ class ValidatorLoop(RebalanceHandler):
         backoff = self._retrier.new_backoff()
         while True:
             try:
+                topics = self._config.topics
                 await self.producer.begin_transaction()
-                await self._send_outputs(plan)
+                await self._send_outputs(plan.valid, topics.valid)
+                await self._send_outputs(plan.dead_letters, topics.quarantine)
                 await self.producer.send_offsets_to_transaction(
                     plan.next_offsets, self.consumer.group_id
                 )
@@ -399,6 +540,7 @@ class ValidatorLoop(RebalanceHandler):
                 return False
         return True
 
+    # -- accounting ----------------------------------------------------------------------
     # -- accounting ----------------------------------------------------------------------
 
     def _account(self, plan: BatchPlan) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,12 @@ ProcessFactory = Callable[[Pipeline, str], ValidatorProcess]
 
 
 @pytest.fixture
-def make_pipeline(stack_env: StackEnv, unique_name: str, tmp_path: Path) -> PipelineFactory:
-    """Creates the topics and config directory of a pipeline named after the test."""
+async def make_pipeline(
+    stack_env: StackEnv, unique_name: str, tmp_path: Path
+) -> AsyncIterator[PipelineFactory]:
+    """Creates the topics and config directory of a pipeline named after the test; deletes its
+    topics and bucket afterwards (the shared S3 server has a limited number of volumes)."""
+    made: list[Pipeline] = []
 
     async def make(
         *,
@@ -39,11 +43,15 @@ def make_pipeline(stack_env: StackEnv, unique_name: str, tmp_path: Path) -> Pipe
             partitions=partitions,
             delivery=delivery,
         )
+        made.append(pipeline)
         await pipeline.create_topics(max_message_bytes=max_message_bytes)
         pipeline.write_config(**config)  # type: ignore[arg-type]
         return pipeline
 
-    return make
+    yield make
+    for pipeline in made:
+        await pipeline.delete_bucket()
+        await pipeline.delete_topics()
 
 
 @pytest.fixture

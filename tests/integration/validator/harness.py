@@ -21,6 +21,9 @@ import asyncpg
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from miniopy_async.api import Minio
+from miniopy_async.deleteobjects import DeleteObject
 
 from tests.conftest import StackEnv
 from validator_pod.domain.pipeline_config import (
@@ -146,6 +149,59 @@ class Pipeline:
             )
         finally:
             await admin.close()
+
+    async def delete_topics(self) -> None:
+        """Delete the pipeline's topics (best effort)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.stack.kafka_bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_topics([self.source, self.valid, self.quarantine])
+        except KafkaError:
+            pass
+        finally:
+            await admin.close()
+
+    async def delete_bucket(self) -> None:
+        """Delete the pipeline's bucket and its objects, if it exists."""
+        client = s3_client(self.stack)
+        try:
+            if not await client.bucket_exists(self.bucket):
+                return
+            names = [
+                DeleteObject(item.object_name)
+                async for item in client.list_objects(self.bucket, recursive=True)
+            ]
+            if names:
+                async for error in client.remove_objects(self.bucket, names):
+                    raise AssertionError(f"could not delete {error}")
+            await client.remove_bucket(self.bucket)
+        finally:
+            await client.close_session()
+
+
+def s3_client(stack: StackEnv) -> Minio:
+    """A client of the stack's S3 server."""
+    return Minio(
+        stack.s3_endpoint,
+        access_key=stack.s3_access_key,
+        secret_key=stack.s3_secret_key,
+        secure=False,
+    )
+
+
+async def ranged_get(stack: StackEnv, uri: str, offset: int, length: int) -> bytes:
+    """`length` bytes at `offset` of the object at an s3:// URI."""
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    client = s3_client(stack)
+    try:
+        response = await client.get_object(bucket, key, offset=offset, length=length)
+        try:
+            data: bytes = await response.read()
+            return data
+        finally:
+            response.release()
+    finally:
+        await client.close_session()
 
 
 class ValidatorProcess:
@@ -370,3 +426,99 @@ def header(record: ConsumerRecord, name: str) -> bytes | None:
         if key == name:
             found = value
     return found
+
+
+def numbered(start: int, count: int, *, partitions: int, invalid_every: int) -> list[Produced]:
+    """Orders with ids start…start+count-1, spread over partitions by id; every
+    `invalid_every`-th one has a negative amount (a schema violation)."""
+    return [
+        Produced(
+            order(i, amount=-1) if invalid_every and i % invalid_every == 0 else order(i),
+            key=str(i).encode(),
+            partition=i % partitions,
+        )
+        for i in range(start, start + count)
+    ]
+
+
+async def produce_slowly(
+    bootstrap: str, topic: str, records: Sequence[Produced], *, per_second: float
+) -> None:
+    """Produce in chunks of a tenth of a second's worth, at about `per_second`."""
+    chunk = max(1, int(per_second / 10))
+    for start in range(0, len(records), chunk):
+        began = time.monotonic()
+        await produce(bootstrap, topic, records[start : start + chunk])
+        await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - began)))
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The order ids found on the valid and dead-letter topics."""
+
+    valid: list[int]
+    dead: list[int]
+
+    @property
+    def ids(self) -> set[int]:
+        """Every id that came out."""
+        return set(self.valid) | set(self.dead)
+
+
+async def outputs(pipeline: Pipeline, *, read_committed: bool = False) -> Outputs:
+    """The order ids on the pipeline's sinks (records that are not orders are ignored)."""
+    found = []
+    for topic in (pipeline.valid, pipeline.quarantine):
+        records = await read_topic(
+            pipeline.stack.kafka_bootstrap,
+            topic,
+            pipeline.partitions,
+            read_committed=read_committed,
+        )
+        found.append([json.loads(r.value)["id"] for r in records])
+    return Outputs(valid=found[0], dead=found[1])
+
+
+async def sink_count(pipeline: Pipeline) -> int:
+    """Records (and transaction markers) on both sinks: their end offsets added up."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=pipeline.stack.kafka_bootstrap)
+    await consumer.start()
+    try:
+        tps = [
+            TopicPartition(topic, p)
+            for topic in (pipeline.valid, pipeline.quarantine)
+            for p in range(pipeline.partitions)
+        ]
+        return sum((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
+
+
+async def wait_for_ids(
+    pipeline: Pipeline, expected: set[int], within: float, *, read_committed: bool = False
+) -> Outputs:
+    """Wait until every expected id came out on the sinks."""
+    deadline = time.monotonic() + within
+    while True:
+        if await sink_count(pipeline) >= len(expected):
+            found = await outputs(pipeline, read_committed=read_committed)
+            if expected <= found.ids:
+                return found
+        if time.monotonic() > deadline:
+            found = await outputs(pipeline, read_committed=read_committed)
+            missing = sorted(expected - found.ids)
+            raise AssertionError(f"{len(missing)} ids missing after {within}s: {missing[:20]}")
+        await asyncio.sleep(0.5)
+
+
+async def wait_until_sinks_hold(
+    pipeline: Pipeline, count: int, within: float = 60.0, *, poll: float = 0.02
+) -> None:
+    """Wait until the sinks hold at least `count` records (and markers)."""
+    deadline = time.monotonic() + within
+    while True:
+        if await sink_count(pipeline) >= count:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the sinks hold fewer than {count} records after {within}s")
+        await asyncio.sleep(poll)
