@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from quarantine_operator.api.v1alpha1 import (
     PAUSE_RECONCILIATION_ANNOTATION,
     QUARANTINE_PIPELINE,
@@ -12,6 +14,7 @@ from .cluster import (
     DATABASE_SECRET,
     STORAGE_SECRET,
     Cluster,
+    Kubectl,
     condition,
     create_pipeline_secrets,
     eventually,
@@ -242,3 +245,30 @@ def test_turning_the_api_off_deletes_its_deployment_and_service(
         what="the API Deployment and Service to be deleted",
     )
     assert cluster.deployment(namespace, "shop-validator") is not None
+
+
+def test_kubectl_scale_sets_the_validator_replicas_through_the_scale_subresource(
+    namespace: str, cluster: Cluster, kubectl: Kubectl
+) -> None:
+    create_pipeline_secrets(cluster, namespace)
+    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
+    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
+    eventually(lambda: _applied(cluster, namespace), what="the pipeline's children")
+
+    kubectl("scale", "qp/shop", "--replicas=3", "-n", namespace)
+
+    eventually(
+        lambda: (
+            (validator := cluster.deployment(namespace, "shop-validator")) is not None
+            and validator.spec.replicas == 3
+        ),
+        what="the validator Deployment to be scaled",
+    )
+    scale = json.loads(
+        kubectl("get", "qp/shop", "--subresource=scale", "-n", namespace, "-o", "json")
+    )
+    assert scale["spec"]["replicas"] == 3
+    assert scale["status"]["selector"] == (
+        "app.kubernetes.io/component=validator,app.kubernetes.io/instance=shop,"
+        "app.kubernetes.io/name=dataquarantine"
+    )
