@@ -29,7 +29,8 @@ for each QuarantinePipeline, with the pipeline's ConfigMap mounted as --config-d
 Settings come from DQ_* environment variables: DQ_CONFIG_DIR, DQ_POSTGRES_DSN, DQ_S3_ACCESS_KEY,
 DQ_S3_SECRET_KEY, DQ_KAFKA_SECURITY_PROTOCOL, DQ_KAFKA_SASL_MECHANISM, DQ_KAFKA_SASL_USERNAME,
 DQ_KAFKA_SASL_PASSWORD, DQ_KAFKA_SSL_CA_FILE, DQ_API_TOKENS, DQ_POD_NAME, DQ_METRICS_PORT
-(default 9400), DQ_HTTP_PORT (default 8080), DQ_LOG_LEVEL (default INFO).
+(default 9400), DQ_HTTP_PORT (default 8080), DQ_BIND_ADDRESS (default 0.0.0.0),
+DQ_LOG_LEVEL (default INFO).
 """
 
 EPILOG = """\

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=9400, ge=0, le=65535)
     """Port of /metrics, /healthz and /readyz of the validator (`run`)."""
 
+    bind_address: str = Field(default="0.0.0.0", min_length=1)  # noqa: S104 - the pod's IP
+    """Address the validator's probe server and the API listen on. Every address of the pod
+    by default; the dev-only pod runner gives each pod its own loopback address."""
+
     log_level: LogLevel = "INFO"
     """Threshold of the JSON logs on stderr."""
 

@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 EXIT_OK: Final = 0
 EXIT_CONFIG: Final = 2
-LISTEN_HOST: Final = "0.0.0.0"  # noqa: S104 - probes and Prometheus reach the pod's IP
 
 
 def transactional_id(config: PipelineConfig, pod_name: str) -> str:
@@ -63,7 +62,7 @@ async def run_validator(settings: Settings) -> int:
     readiness = Readiness(context)
     readiness.set_problem("starting", "connecting to Kafka, S3 and PostgreSQL")
     health = HealthServer(readiness, registry)
-    await health.start(LISTEN_HOST, settings.metrics_port)
+    await health.start(settings.bind_address, settings.metrics_port)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -18,7 +18,6 @@ logger = logging.getLogger(__name__)
 
 EXIT_OK: Final = 0
 EXIT_CONFIG: Final = 2
-LISTEN_HOST: Final = "0.0.0.0"  # noqa: S104 - the Service reaches the pod's IP
 
 
 def run_api(settings: Settings) -> int:
@@ -32,7 +31,7 @@ def run_api(settings: Settings) -> int:
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            host=LISTEN_HOST,
+            host=settings.bind_address,
             port=settings.http_port,
             log_config=None,  # keep the process's JSON logging
             access_log=False,
