@@ -1,14 +1,26 @@
 """The validator loop: fetch a batch, plan it, write its outputs, commit its offsets, repeat.
 
 Order of a batch's writes, and why:
-1. S3 segments, then PostgreSQL rows (they point into the segments), both idempotent;
-2. valid and dead-letter records (dead letters point to the rows by id and to the segments);
-3. the source offsets: at-least-once commits them after every send is acknowledged;
-   exactly-once puts the sends and the offsets in one Kafka transaction.
+1. valid records go to the valid topic straight away (they depend on nothing);
+2. S3 segments are written first among the quarantine outputs, then (concurrently) the PostgreSQL
+   rows and the dead letters, which both point into the segments;
+3. the source offsets: at-least-once commits them after every send and write is acknowledged;
+   exactly-once writes S3 and PostgreSQL first, then puts the valid and dead-letter sends and
+   the offsets in one Kafka transaction.
 A step that fails is retried with capped exponential backoff (the process reports not-ready and
 logs once per state change); nothing is committed until every step has succeeded. A batch that
 cannot finish in time for a rebalance or a shutdown is abandoned: its offsets are not committed,
-so the records are read again, and the idempotent writes make that harmless.
+so its records are read again.
+
+Reading records again is harmless because every write is idempotent: row ids are uuid5 of
+(pipeline, topic, partition, offset) and rows are inserted ON CONFLICT DO NOTHING; a segment key
+names its first and last offsets, so the same records rewrite the same object with the same
+bytes. If the records are fetched in other batches the second time, new segments get other
+keys: the rows written the first time keep pointing at the first segment, which exists (it was
+written before them), and the new segment holds a redundant copy that no row references. The
+API's retention purge works from expired rows and never sees such a segment; a bucket lifecycle
+rule that expires objects some time after the retention period removes it. With at-least-once
+delivery the sinks may hold duplicates after such a retry; with exactly-once they do not.
 
 The invalid-ratio breaker with action `pause` latches: consumption stays paused, with the reason
 on /readyz and `dataquarantine_breaker_open` = 1, until the process restarts — which a new
@@ -25,7 +37,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from validator_pod.adapters.errors import (
     AdapterError,
@@ -56,8 +68,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-BREAKER: str = "breaker"
-_PLAN_SLICE = 200
+BREAKER: Final = "breaker"
+"""The readiness component reported while the breaker holds consumption paused."""
+_PLAN_SLICE: Final = 200
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 
+from testenv.stack import Stack
 from tests.integration.validator.conftest import PipelineFactory, ProcessFactory
 from tests.integration.validator.harness import (
     ValidatorProcess,
@@ -26,6 +28,14 @@ async def watch_readiness(
         status, body = await asyncio.to_thread(validator.readiness)
         seen.append((time.monotonic(), status, body.get("problems", {})))
         await asyncio.sleep(0.2)
+
+
+def start_service(stack: Stack, service: str) -> None:
+    """`stack.start_service`, ignoring the ResourceWarning of testenv's discarded Popen object
+    (the server keeps running on purpose; testenv tracks it by PID)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        stack.start_service(service)
 
 
 async def wait_ready_again(validator: ValidatorProcess, within: float) -> None:
@@ -59,7 +69,7 @@ async def test_postgres_and_s3_outages_stop_commits_report_not_ready_and_lose_no
             try:
                 await asyncio.sleep(OUTAGE_SECONDS)
             finally:
-                await asyncio.to_thread(stack.start_service, service)
+                await asyncio.to_thread(start_service, stack, service)
             outages[service] = (began, time.monotonic())
             await wait_ready_again(validator, within=60)
         await stream
