@@ -1,0 +1,1 @@
+"""Benchmarks of the validator against the real local stack (`python -m bench --help`)."""

@@ -1,0 +1,159 @@
+"""Passthrough baseline: consume and produce with the validator's own Kafka adapters and batching,
+without decoding or validating anything.
+
+Same client (aiokafka through `SourceConsumer` and `RecordProducer`, same settings), same batch
+size and wait (`Batching` defaults unless told otherwise), same shape of loop as the validator:
+while one batch is sent and its offsets committed, the next one is fetched. What is left out is
+exactly the validator's own work: decoding, schema selection, validation, rules and the
+quarantine writes. Run it as `python -m bench.passthrough --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+
+from validator_pod.adapters.kafka import (
+    KafkaConnection,
+    OutgoingRecord,
+    RecordProducer,
+    SourceConsumer,
+    TopicPartition,
+)
+from validator_pod.domain.pipeline_config import Batching
+
+
+class Passthrough:
+    """Forwards every record of `source` to `sink` in batches; commits after delivery."""
+
+    def __init__(
+        self, connection: KafkaConnection, *, source: str, sink: str, group: str, batching: Batching
+    ) -> None:
+        """Nothing connects before `run`."""
+        self._connection = connection
+        self._source = source
+        self._sink = sink
+        self._group = group
+        self._batching = batching
+        self._inflight: asyncio.Task[None] | None = None
+
+    async def partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
+        """Let the batch in flight finish before the partitions move."""
+        if self._inflight is not None:
+            await asyncio.wait({self._inflight})
+
+    async def partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
+        """Nothing to do."""
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Forward until `stopping` is set, then finish the batch in flight."""
+        producer = await RecordProducer.start(self._connection, client_id="bench-passthrough")
+        consumer = await SourceConsumer.start(
+            self._connection,
+            topics=[self._source],
+            group_id=self._group,
+            handler=self,
+            client_id="bench-passthrough",
+        )
+        try:
+            await self._forward_all(consumer, producer, stopping)
+        finally:
+            if self._inflight is not None:
+                await asyncio.wait({self._inflight})
+            await consumer.stop()
+            await producer.stop()
+
+    async def _forward_all(
+        self, consumer: SourceConsumer, producer: RecordProducer, stopping: asyncio.Event
+    ) -> None:
+        keep = consumer.partition_count(self._source) == await producer.partition_count(self._sink)
+        batching = self._batching
+        while not stopping.is_set():
+            batch = await consumer.getmany(
+                max_records=batching.max_records, timeout_ms=batching.max_wait_ms or 1
+            )
+            if not batch:
+                continue
+            outgoing: list[OutgoingRecord] = []
+            offsets: dict[TopicPartition, int] = {}
+            for tp, records in batch.items():
+                if not records:
+                    continue
+                partition = tp.partition
+                outgoing += [
+                    OutgoingRecord(r.key, r.value, r.headers, r.timestamp, None, partition)
+                    for r in records
+                ]
+                offsets[tp] = records[-1].offset + 1
+            if self._inflight is not None:
+                await self._inflight
+            self._inflight = asyncio.create_task(
+                _send_and_commit(consumer, producer, self._sink, outgoing, offsets, keep)
+            )
+
+
+async def _send_and_commit(
+    consumer: SourceConsumer,
+    producer: RecordProducer,
+    sink: str,
+    records: Sequence[OutgoingRecord],
+    offsets: Mapping[TopicPartition, int],
+    keep: bool,
+) -> None:
+    await producer.wait_delivered(await producer.send(sink, records, keep_partitions=keep))
+    await consumer.commit(offsets)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.passthrough",
+        description="Forward SOURCE to SINK in batches with the validator's Kafka adapters, "
+        "without decoding or validation (the benchmark's baseline). Stops on SIGTERM/SIGINT.",
+    )
+    defaults = Batching()
+    parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
+    parser.add_argument("--source", required=True, help="topic to consume")
+    parser.add_argument("--sink", required=True, help="topic to produce to")
+    parser.add_argument("--group", required=True, help="consumer group")
+    parser.add_argument(
+        "--max-records",
+        type=int,
+        default=defaults.max_records,
+        help="records per batch (default: the pipeline's, %(default)s)",
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=int,
+        default=defaults.max_wait_ms,
+        help="longest wait for a batch's first record (default: the pipeline's, %(default)s)",
+    )
+    return parser
+
+
+async def _main(args: argparse.Namespace) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    passthrough = Passthrough(
+        KafkaConnection(bootstrap_servers=args.bootstrap),
+        source=args.source,
+        sink=args.sink,
+        group=args.group,
+        batching=Batching(max_records=args.max_records, max_wait_ms=args.max_wait_ms),
+    )
+    await passthrough.run(stopping)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; exit 0."""
+    asyncio.run(_main(build_parser().parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
