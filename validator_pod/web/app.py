@@ -94,6 +94,8 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=api_settings.max_body_bytes)
     app.add_middleware(RequestCounting, metrics=metrics)
-    for module in (health, records, replays, stats, schemas):
-        app.include_router(module.router)
+    routers = [module.router for module in (health, records, replays, stats, schemas)]
+    for router in routers:
+        app.include_router(router)
+    app.state.api_routes = [route for router in routers for route in router.routes]
     return app

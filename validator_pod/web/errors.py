@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from validator_pod.adapters.errors import AdapterError
 
@@ -68,6 +69,7 @@ _STATUS_CODES: Final = {
 }
 
 _DESCRIPTIONS: Final = {
+    400: "The body is not JSON text (`bad_request`).",
     401: "Missing or invalid bearer token (`unauthorized`).",
     403: "The token's role may not do this (`forbidden`): mutations need `admin`.",
     404: "No such resource (`not_found`, `record_not_found`, `replay_not_found`, "
@@ -85,9 +87,12 @@ _DESCRIPTIONS: Final = {
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries documenting `Error` bodies for `statuses`."""
+    documented = set(statuses)
+    if 413 in documented:  # a route with a body: it may also not be JSON text
+        documented.add(400)
     return {
         status: {"model": Error, "description": _DESCRIPTIONS.get(status, "Error.")}
-        for status in statuses
+        for status in sorted(documented)
     }
 
 
@@ -128,11 +133,26 @@ async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
 
+def _allowed_methods(request: Request) -> str | None:
+    """Every method some route of the path takes (Starlette's 405 names one route's only)."""
+    methods: set[str] = set()
+    for route in getattr(request.app.state, "api_routes", ()):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods)) or None
+
+
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, None, exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        if allowed is not None:
+            headers["Allow"] = allowed
+    return error_response(exc.status_code, code, message, None, headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,7 +8,7 @@ PostgreSQL may not contain NUL characters (PostgreSQL text cannot hold them).
 from __future__ import annotations
 
 import base64
-import binascii
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Final, Literal
@@ -17,11 +17,11 @@ from uuid import UUID
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
     field_validator,
-    model_validator,
 )
 
 from validator_pod.adapters.quarantine_queries import RecordFilter
@@ -33,6 +33,7 @@ MAX_PAGE: Final = 1000
 INT32_MAX: Final = 2**31 - 1
 
 _NO_NUL: Final = r"^[^\x00]*$"
+_RFC3339_START: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 TopicName = Annotated[
     str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$", examples=["orders"])
@@ -47,6 +48,18 @@ SchemaName = Annotated[
     ),
 ]
 Version = Annotated[int, Field(ge=1, le=INT32_MAX)]
+
+
+def _json_integer(value: object) -> object:
+    # Bodies are JSON: an integer must be a JSON number (pydantic's lax mode would take "1" or
+    # true); 2.0 is an integer in JSON Schema and stays accepted. Query parameters stay lax.
+    if isinstance(value, bool | str | bytes):
+        raise ValueError("give a JSON integer")  # noqa: TRY004 - pydantic reports ValueError
+    return value
+
+
+BodyVersion = Annotated[int, BeforeValidator(_json_integer), Field(ge=1, le=INT32_MAX)]
+Flag = Annotated[bool, Field(strict=True)]
 JsonPointerText = Annotated[
     str,
     Field(
@@ -56,6 +69,16 @@ JsonPointerText = Annotated[
         examples=["/amount"],
     ),
 ]
+
+
+def _text_time(value: object) -> object:
+    # Lax pydantic reads numbers (and numeric text) as Unix times; the API documents RFC 3339.
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339_START.match(value)):
+        return value
+    raise ValueError("give an RFC 3339 time with a zone, e.g. 2026-01-02T03:04:05Z")
+
+
+Time = Annotated[AwareDatetime, BeforeValidator(_text_time)]
 SearchText = Annotated[str, Field(min_length=1, max_length=200, pattern=_NO_NUL)]
 Reason = Annotated[str, Field(min_length=1, max_length=1000, pattern=_NO_NUL)]
 
@@ -79,10 +102,10 @@ class RecordFilterModel(StrictModel):
     schema_version: Version | None = Field(default=None, description="Schema version.")
     error_type: list[ErrorType] = Field(default_factory=list, max_length=8)
     status: list[RecordStatus] = Field(default_factory=list, max_length=8)
-    created_after: AwareDatetime | None = Field(
+    created_after: Time | None = Field(
         default=None, description="Quarantined at or after this time (RFC 3339, with zone)."
     )
-    created_before: AwareDatetime | None = Field(
+    created_before: Time | None = Field(
         default=None, description="Quarantined before this time (RFC 3339, with zone)."
     )
     field_path: JsonPointerText | None = Field(
@@ -115,6 +138,12 @@ class RecordFilterModel(StrictModel):
             field_path=self.field_path,
             text=self.q,
         )
+
+
+class RecordFilterBody(RecordFilterModel):
+    """A filter in a request body."""
+
+    schema_version: BodyVersion | None = Field(default=None, description="Schema version.")
 
 
 class RecordListParams(RecordFilterModel):
@@ -258,8 +287,8 @@ class RecordPage(BaseModel):
 class ReprocessRequest(StrictModel):
     """Re-validate one record and, unless `dry_run`, replay it when it passes."""
 
-    dry_run: bool = Field(default=False, description="Only say whether it would pass now.")
-    schema_version: Version | None = Field(
+    dry_run: Flag = Field(default=False, description="Only say whether it would pass now.")
+    schema_version: BodyVersion | None = Field(
         default=None,
         description="Validate against this version of the record's schema instead of the "
         "pipeline's current selection.",
@@ -310,9 +339,9 @@ class DiscardResult(BaseModel):
 class BulkSelection(StrictModel):
     """Records chosen by filter; an empty filter needs `all: true`."""
 
-    filter: RecordFilterModel = Field(default_factory=RecordFilterModel)
-    all: bool = Field(default=False, description="Confirm that an empty filter means every record.")
-    dry_run: bool = False
+    filter: RecordFilterBody = Field(default_factory=RecordFilterBody)
+    all: Flag = Field(default=False, description="Confirm that an empty filter means every record.")
+    dry_run: Flag = False
 
 
 class BulkDiscardRequest(BulkSelection):
@@ -335,10 +364,10 @@ class BulkDiscardResult(BaseModel):
 class ReplayRequest(BulkSelection):
     """Replay every replayable record the filter matches that passes validation now."""
 
-    rate_limit: int | None = Field(
-        default=None, ge=1, le=100_000, description="Most records per second."
+    rate_limit: Annotated[int, BeforeValidator(_json_integer), Field(ge=1, le=100_000)] | None = (
+        Field(default=None, description="Most records per second.")
     )
-    schema_version: Version | None = Field(
+    schema_version: BodyVersion | None = Field(
         default=None, description="Validate against this version of each record's schema."
     )
 
@@ -431,7 +460,7 @@ class StatsOut(BaseModel):
 class PurgeRequest(StrictModel):
     """Run the retention purge now."""
 
-    dry_run: bool = False
+    dry_run: Flag = False
 
 
 class PurgeResult(BaseModel):
@@ -477,41 +506,38 @@ class SchemaVersionOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
-class ValidateRequest(StrictModel):
-    """An ad-hoc record: `record` (the decoded value) or `value_base64` (raw bytes, decoded as
-    the pipeline would)."""
+class ValidateRecord(StrictModel):
+    """An ad-hoc record as its decoded value (validated against the schema and rules)."""
 
-    record: JsonValue = Field(default=None, description="The record as JSON.")
-    value_base64: str | None = Field(
-        default=None,
-        max_length=1_500_000,
-        pattern=r"^[A-Za-z0-9+/]*={0,2}$",
-        description="The record's raw bytes in base64.",
+    record: JsonValue = Field(description="The record as JSON (any JSON value, null included).")
+    version: BodyVersion | None = Field(
+        default=None, description="Schema version (default: current)."
     )
-    version: Version | None = Field(default=None, description="Schema version (default: current).")
-
-    @field_validator("value_base64")
-    @classmethod
-    def _is_base64(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise ValueError("not valid base64") from exc
-        return value
-
-    @model_validator(mode="after")
-    def _one_of(self) -> ValidateRequest:
-        given = {"record", "value_base64"} & self.model_fields_set
-        if len(given) != 1:
-            raise ValueError("give exactly one of record and value_base64")
-        if "value_base64" in given and self.value_base64 is None:
-            raise ValueError("value_base64 may not be null")
-        return self
 
     def value(self) -> bytes | None:
-        """The raw bytes, when given."""
-        return None if self.value_base64 is None else base64.b64decode(self.value_base64)
+        """No raw bytes: the record is already decoded."""
+        return None
+
+
+class ValidateBytes(StrictModel):
+    """An ad-hoc record as raw bytes, decoded as the pipeline decodes them."""
+
+    value_base64: str = Field(
+        max_length=1_500_000,
+        pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+        description="The record's raw bytes in (padded) base64.",
+    )
+    version: BodyVersion | None = Field(
+        default=None, description="Schema version (default: current)."
+    )
+
+    def value(self) -> bytes | None:
+        """The raw bytes."""
+        return base64.b64decode(self.value_base64)
+
+
+ValidateRequest = ValidateRecord | ValidateBytes
+"""Exactly one of `record` and `value_base64` (each model refuses the other's field)."""
 
 
 class ValidateResult(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Final
 
 import uvicorn
@@ -18,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 EXIT_OK: Final = 0
 EXIT_CONFIG: Final = 2
+LISTEN_HOST: Final = "0.0.0.0"  # noqa: S104 - the Service reaches the pod's IP
+_STOPS: Final = (signal.SIGTERM, signal.SIGINT)
 
 
 def run_api(settings: Settings) -> int:
@@ -31,7 +34,7 @@ def run_api(settings: Settings) -> int:
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            host=settings.bind_address,
+            host=LISTEN_HOST,
             port=settings.http_port,
             log_config=None,  # keep the process's JSON logging
             access_log=False,
@@ -40,5 +43,14 @@ def run_api(settings: Settings) -> int:
             timeout_graceful_shutdown=20,
         )
     )
-    server.run()
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the
+    # handlers it found installed: these note it, so a clean stop exits 0 (as `run` does).
+    stops: list[int] = []
+    previous = {sig: signal.signal(sig, lambda number, _: stops.append(number)) for sig in _STOPS}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    logger.info("stopped", extra={"signals": stops})
     return EXIT_OK if server.started else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Body, Path
 
 from validator_pod.domain.pipeline_config import SchemaRef
 from validator_pod.domain.records import Invalid
@@ -21,6 +21,7 @@ from validator_pod.web.models import (
     SchemaRefOut,
     SchemaSummary,
     SchemaVersionOut,
+    ValidateRecord,
     ValidateRequest,
     ValidateResult,
 )
@@ -105,7 +106,7 @@ async def show_schema_version(
     responses=error_responses(401, 404, 413, 422),
 )
 async def validate_record(
-    _: Reader, services: Services, name: Name, request: ValidateRequest
+    _: Reader, services: Services, name: Name, request: Annotated[ValidateRequest, Body()]
 ) -> ValidateResult:
     """Validate `record` (the decoded value), or `value_base64` (raw bytes, decoded as the
     pipeline decodes them), against a version of schema `name` (default: the pipeline's
@@ -125,6 +126,7 @@ async def validate_record(
         outcome = evaluator.evaluate(raw)
         verdict = outcome.verdict if isinstance(outcome, Quarantine) else None
     else:
+        assert isinstance(request, ValidateRecord)
         judged = validate(compiled, request.record, services.config.max_errors_per_record)
         verdict = judged if isinstance(judged, Invalid) else None
     return ValidateResult(
