@@ -255,18 +255,26 @@ class MetadataDb:
         return tuple(applied_now)
 
     async def insert_quarantine_records(self, rows: Sequence[QuarantineRow]) -> int:
-        """Insert rows with one COPY and one INSERT … ON CONFLICT DO NOTHING, in a transaction;
-        rows already present (same pipeline, topic, partition, offset) are left as they are.
-        Return how many rows were new."""
+        """Insert rows with one COPY, or, when some exist already (same pipeline, topic,
+        partition and offset, or id), with a COPY into a staging table and one INSERT … ON
+        CONFLICT DO NOTHING in a transaction, leaving existing rows as they are. Return how many
+        rows were new."""
         if not rows:
             return 0
-        async with (
-            translated_errors("insert quarantine records"),
-            self._pool.acquire() as conn,
-            conn.transaction(),
-        ):
-            await conn.copy_records_to_table(_INCOMING_TABLE, records=rows, columns=_COLUMNS)
-            status = await conn.execute(_INSERT_FROM_INCOMING)
+        async with translated_errors("insert quarantine records"), self._pool.acquire() as conn:
+            # Rows are new unless a batch is being retried: COPY them straight into the table,
+            # and only when one exists already go through a staging table and ON CONFLICT.
+            try:
+                await conn.copy_records_to_table(
+                    "quarantine_records", records=rows, columns=_COLUMNS
+                )
+            except asyncpg.UniqueViolationError:
+                pass
+            else:
+                return len(rows)
+            async with conn.transaction():
+                await conn.copy_records_to_table(_INCOMING_TABLE, records=rows, columns=_COLUMNS)
+                status = await conn.execute(_INSERT_FROM_INCOMING)
         return int(status.rsplit(" ", 1)[-1])
 
     async def fetch_quarantine_record(self, record_id: UUID) -> QuarantineRecord | None:

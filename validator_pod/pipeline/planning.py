@@ -212,6 +212,7 @@ class BatchPlanner:
         for entry, (byte_offset, byte_length) in zip(held, segment.slices, strict=True):
             record, verdict, schema_ref = entry.record, entry.verdict, entry.schema_ref
             record_id = quarantine_record_id(self._pipeline, topic, partition, record.offset)
+            encoded_errors = errors_json(verdict.errors)
             plan.rows.append(
                 QuarantineRow(
                     id=record_id,
@@ -226,7 +227,7 @@ class BatchPlanner:
                     schema_version=None if schema_ref is None else schema_ref.version,
                     error_type=verdict.error_type.value,
                     error_message=verdict.message,
-                    errors_json=errors_json(verdict.errors).decode(),
+                    errors_json=encoded_errors.decode(),
                     storage_uri=uri,
                     byte_offset=byte_offset,
                     byte_length=byte_length,
@@ -252,6 +253,7 @@ class BatchPlanner:
                         verdict=verdict,
                         schema_ref=schema_ref,
                         object_uri=uri,
+                        encoded_errors=encoded_errors,
                     ),
                     record.timestamp,
                     None,

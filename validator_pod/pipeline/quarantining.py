@@ -147,10 +147,14 @@ def headers_json(headers: Iterable[tuple[str, bytes | None]]) -> str:
     ).decode()
 
 
-def capped_errors_json(errors: Sequence[FieldError], limit: int = ERRORS_HEADER_LIMIT) -> bytes:
+def capped_errors_json(
+    errors: Sequence[FieldError], limit: int = ERRORS_HEADER_LIMIT, *, encoded: bytes | None = None
+) -> bytes:
     """`errors_json` of as many leading errors as fit in `limit` bytes (always a valid list;
-    a single oversized error has its message shortened)."""
-    encoded = errors_json(errors)
+    a single oversized error has its message shortened). `encoded` is `errors_json(errors)`,
+    when the caller has it already."""
+    if encoded is None:
+        encoded = errors_json(errors)
     if len(encoded) <= limit:
         return encoded
     kept: list[FieldError] = []
@@ -178,9 +182,11 @@ def dead_letter_headers(
     verdict: Invalid,
     schema_ref: SchemaRef | None,
     object_uri: str,
+    encoded_errors: bytes | None = None,
 ) -> list[Header]:
     """The original headers (less any of the names below) followed by Kafka Connect's error
-    context and ours. `dataquarantine.schema*` are left out when no schema was chosen."""
+    context and ours. `dataquarantine.schema*` are left out when no schema was chosen.
+    `encoded_errors` is `errors_json(verdict.errors)`, when the caller has it already."""
     kind = FAILURE_KINDS[verdict.error_type]
     headers = [header for header in original if header[0] not in _DEAD_LETTER_NAMES]
     headers += [
@@ -205,7 +211,7 @@ def dead_letter_headers(
         ]
     headers += [
         (names.DQ_ERROR_TYPE, verdict.error_type.value.encode()),
-        (names.DQ_ERRORS, capped_errors_json(verdict.errors)),
+        (names.DQ_ERRORS, capped_errors_json(verdict.errors, encoded=encoded_errors)),
         (names.DQ_OBJECT, object_uri.encode()),
     ]
     return headers

@@ -86,6 +86,11 @@ class LoopTuning:
     report after this long (the batch is retried)."""
     lag_interval: float = 1.0
     """How often the lag of idle partitions is refreshed."""
+    max_batches_in_flight: int = 4
+    """At-least-once: batches whose outputs are being written at once (their commits stay in
+    order). Quarantine writes take longer than planning when many records are invalid; letting
+    a few batches overlap keeps the process busy. Memory grows with it (one batch's records
+    each). Exactly-once always runs one transaction at a time."""
 
 
 async def until_stopped(operation: Awaitable[T], stopping: asyncio.Event) -> tuple[bool, T | None]:
@@ -363,10 +368,13 @@ class ValidatorLoop(RebalanceHandler):
         return plan
 
     async def _make_room(self) -> bool:
-        """Wait until a new batch may start: every older batch done, the newest one's sends
-        queued. False when a batch was not committed (and the later ones were voided)."""
-        for entry in self._inflight[:-1]:
-            await asyncio.wait({entry.task})
+        """Wait until a new batch may start: fewer than `max_batches_in_flight` batches in
+        flight, the newest one's sends queued. False when a batch was not committed (and the
+        later ones were voided)."""
+        while len(self._inflight) >= self._tuning.max_batches_in_flight:
+            await asyncio.wait({self._inflight[0].task})
+            if not await self._reap():
+                return False
         if self._inflight and not self._inflight[-1].task.done():
             newest = self._inflight[-1]
             issued = asyncio.ensure_future(newest.issued.wait())

@@ -10,6 +10,7 @@ the exit status is 0 after a clean stop.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from typing import Final
@@ -110,6 +111,9 @@ async def run_validator(settings: Settings) -> int:
         readiness=readiness,
         retrier=retrier,
     )
+    # Everything built so far lives as long as the process: keep it out of the collector's
+    # full collections, which otherwise scan it over and over under a flood of invalid records.
+    gc.freeze()
     try:
         prepared, _ = await until_stopped(_prepare_storage(retrier, db, store), stopping)
         if prepared:
