@@ -285,15 +285,17 @@ class RecordProducer:
         *,
         transactional_id: str | None = None,
         max_batch_bytes: int = 512 * 1024,
-        linger_ms: int = 2,
+        linger_ms: int = 0,
         request_timeout_ms: int = 30_000,
         transaction_timeout_ms: int = 60_000,
         compression: Literal["lz4", "zstd", "gzip", "snappy"] | None = None,
         client_id: str | None = None,
     ) -> RecordProducer:
         """An idempotent producer (acks=all); transactional when `transactional_id` is set.
-        `max_batch_bytes` caps one partition batch (and so, with our one batch of records in
-        flight, the producer's memory); keep it at most the topics' max.message.bytes."""
+        `max_batch_bytes` caps one partition batch; keep it at most the topics'
+        max.message.bytes (a single larger record still gets a batch of its own). The
+        producer's memory is bounded by the records the caller sends before waiting for them.
+        No linger by default: `send` hands over batches that are already complete."""
 
         def factory() -> AIOKafkaProducer:
             return AIOKafkaProducer(
