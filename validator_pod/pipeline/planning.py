@@ -80,11 +80,6 @@ class BatchPlan:
     """Records found invalid or undecodable and not remediated (the breaker's numerator)."""
     shadow_disagreements: int = 0
 
-    @property
-    def has_quarantine_writes(self) -> bool:
-        """True when S3 and Postgres have something to write."""
-        return bool(self.rows)
-
 
 @dataclass(frozen=True, slots=True)
 class _Held:
