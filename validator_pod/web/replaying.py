@@ -248,7 +248,8 @@ class Replayer:
             progress=None if progress is None else progress(len(claimed)),
         )
         self._metrics.count_replayed(len(marked))
-        return Produced(replayed=marked, skipped=[i for i in by_id if i not in set(marked)])
+        done = set(marked)
+        return Produced(replayed=marked, skipped=[i for i in by_id if i not in done])
 
     async def end_offsets(self) -> dict[int, int]:
         """The valid topic's end offsets, every partition."""

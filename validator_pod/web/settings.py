@@ -31,7 +31,8 @@ class ApiSettings(BaseSettings):
 
     replay_lease: timedelta = Field(default=timedelta(minutes=2), gt=timedelta(0))
     """Age after which a replay claim is presumed abandoned and settled by scanning the valid
-    topic. Must exceed `produce_timeout`: a live owner settles its own claims within it."""
+    topic. Must exceed `produce_timeout` plus the producer's request timeout (30 s): until
+    then a batch whose wait timed out may still be delivered."""
 
     recovery_interval: timedelta = Field(default=timedelta(seconds=30), gt=timedelta(0))
     """How often abandoned replay claims are looked for."""
@@ -53,9 +54,12 @@ class ApiSettings(BaseSettings):
     """Records deleted per statement by the purge."""
 
     @model_validator(mode="after")
-    def _lease_outlasts_produce(self) -> ApiSettings:
+    def _consistent(self) -> ApiSettings:
         if self.replay_lease <= self.produce_timeout:
             raise ValueError("replay_lease must be longer than produce_timeout")
+        if self.db_pool_size < self.max_concurrent_replays + 2:
+            # each running replay holds a connection for its lock; requests need some too
+            raise ValueError("db_pool_size must be at least max_concurrent_replays + 2")
         return self
 
     field_path_limit: int = Field(default=50, ge=1, le=1000)
