@@ -19,11 +19,15 @@ def spawn(
     log_file: Path,
     cwd: Path,
     env: Mapping[str, str] | None = None,
-) -> int:
-    """Start a server in its own session (so Ctrl-C on the caller does not reach it)."""
+) -> subprocess.Popen[bytes]:
+    """Start a server in its own session (so Ctrl-C on the caller does not reach it).
+
+    The caller keeps the Popen object until the server is stopped: dropping it while the server
+    runs makes Python warn (ResourceWarning) that the subprocess is still running.
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=dict(env) if env is not None else None,
@@ -32,7 +36,6 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return process.pid
 
 
 def is_alive(pid: int) -> bool:

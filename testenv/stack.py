@@ -6,6 +6,7 @@ import fcntl
 import json
 import secrets
 import shutil
+import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -86,6 +87,8 @@ class Stack:
     def __init__(self, layout: Layout, services: Sequence[Service] | None = None) -> None:
         self.layout = layout
         self.services = list(services) if services is not None else all_services()
+        # Popen objects of the servers this instance started, kept until they are stopped.
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- queries -------------------------------------------------------------------------
 
@@ -142,8 +145,9 @@ class Stack:
                     continue
                 ports = self._ports_for(service, state, entry, fixed_ports or {})
                 with step(f"starting {service.name} {service.version}"):
-                    pid = service.start(self._context(ports, state))
-                state.services[service.name] = ServiceState(pid=pid, ports=ports)
+                    process = service.start(self._context(ports, state))
+                self._children[service.name] = process
+                state.services[service.name] = ServiceState(pid=process.pid, ports=ports)
                 self._save(state)
                 started_any = True
             self._write_env(state)
@@ -164,6 +168,7 @@ class Stack:
                 if is_alive(entry.pid):
                     with step(f"stopping {service.name} (pid {entry.pid})"):
                         stop(entry.pid, timeout=service.stop_timeout)
+                    self._forget(service.name)
                 else:
                     reap(entry.pid)
                     say(f"{service.name} (pid {entry.pid}) had already exited")
@@ -179,6 +184,7 @@ class Stack:
                 raise StackError(f"{name} is not part of the running stack")
             service = self._services([name])[0]
             stop(entry.pid, timeout=service.stop_timeout)
+            self._forget(name)
 
     def start_service(self, name: str) -> None:
         """Start a stopped service again on the same ports."""
@@ -190,6 +196,12 @@ class Stack:
         shutil.rmtree(self.layout.state, ignore_errors=True)
 
     # -- internals -----------------------------------------------------------------------
+
+    def _forget(self, name: str) -> None:
+        """Drop a stopped server's Popen after letting it record the exit (no ResourceWarning)."""
+        process = self._children.pop(name, None)
+        if process is not None:
+            process.poll()
 
     def _select(self, names: Sequence[str] | None) -> list[str]:
         if not names:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import logging
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -53,7 +54,7 @@ class Kafka:
         shutil.rmtree(libs, ignore_errors=True)
         partial.rename(libs)
 
-    def start(self, ctx: Context) -> int:
+    def start(self, ctx: Context) -> subprocess.Popen[bytes]:
         """Format the data dir once, start the broker, wait until it lists topics."""
         home = ctx.layout.service_dir(self.name)
         home.mkdir(parents=True, exist_ok=True)
@@ -69,7 +70,7 @@ class Kafka:
                     what="kafka storage format",
                 )
         log = ctx.layout.log_file(self.name)
-        pid = spawn(
+        process = spawn(
             ["java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
             + ["-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", classpath]
             + ["kafka.Kafka", str(props)],
@@ -81,11 +82,11 @@ class Kafka:
             lambda: asyncio.run(_lists_topics(bootstrap)),
             what="kafka",
             timeout=90,
-            pid=pid,
+            pid=process.pid,
             log_file=log,
             interval=0.5,
         )
-        return pid
+        return process
 
     def env(self, ctx: Context) -> dict[str, str]:
         """Bootstrap servers of the broker."""

@@ -40,5 +40,8 @@ async def test_objects_are_written_read_whole_and_by_range_and_listed(
             async for obj in client.list_objects(bucket, prefix="a/", recursive=True)
         ]
         assert sorted(names) == ["a/b/0-999.seg", "a/c/1000-1001.seg"]
+        for name in names:
+            await client.remove_object(bucket, name)
+        await client.remove_bucket(bucket)
     finally:
         await client.close_session()
