@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from validator_pod.logging import JsonFormatter, configure_logging
+from validator_pod.logging import JsonFormatter, RepeatFilter, configure_logging
 from validator_pod.metrics import ValidatorMetrics
 from validator_pod.settings import Settings
 
@@ -99,3 +99,20 @@ def test_metrics_live_in_the_registry_they_are_given() -> None:
         "last_invalid_timestamp_seconds",
     ):
         assert f"dataquarantine_{name}" in text
+
+
+def test_repeated_library_messages_are_logged_once_per_interval() -> None:
+    now = [0.0]
+    repeat = RepeatFilter("aiokafka", interval=60, clock=lambda: now[0])
+
+    def record(msg: str, name: str = "aiokafka.conn") -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, ("node 1",), None)
+
+    assert repeat.filter(record("Unable connect to %s"))
+    now[0] = 30
+    assert not repeat.filter(record("Unable connect to %s"))
+    assert repeat.filter(record("Unable to update metadata from %s"))
+    now[0] = 61
+    assert repeat.filter(record("Unable connect to %s"))
+    assert repeat.filter(record("retrying", name="validator_pod.pipeline"))
+    assert repeat.filter(record("retrying", name="validator_pod.pipeline"))
