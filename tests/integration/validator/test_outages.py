@@ -4,12 +4,12 @@ reports not-ready, resumes by itself when they are back, and loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-import warnings
 
-from testenv.stack import Stack
 from tests.integration.validator.conftest import PipelineFactory, ProcessFactory
 from tests.integration.validator.harness import (
+    REPO,
     ValidatorProcess,
     numbered,
     produce_slowly,
@@ -30,12 +30,21 @@ async def watch_readiness(
         await asyncio.sleep(0.2)
 
 
-def start_service(stack: Stack, service: str) -> None:
-    """`stack.start_service`, ignoring the ResourceWarning of testenv's discarded Popen object
-    (the server keeps running on purpose; testenv tracks it by PID)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        stack.start_service(service)
+async def start_service(service: str) -> None:
+    """Start a stopped service again (same ports, same data) with `python -m testenv up`: the
+    short-lived CLI process, not this session, owns the Popen object of the new server."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "testenv",
+        "up",
+        service,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode(errors="replace")
 
 
 async def wait_ready_again(validator: ValidatorProcess, within: float) -> None:
@@ -69,7 +78,7 @@ async def test_postgres_and_s3_outages_stop_commits_report_not_ready_and_lose_no
             try:
                 await asyncio.sleep(OUTAGE_SECONDS)
             finally:
-                await asyncio.to_thread(start_service, stack, service)
+                await start_service(service)
             outages[service] = (began, time.monotonic())
             await wait_ready_again(validator, within=60)
         await stream
