@@ -19,23 +19,30 @@ def spawn(
     log_file: Path,
     cwd: Path,
     env: Mapping[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
-    """Start a server in its own session (so Ctrl-C on the caller does not reach it).
+) -> int:
+    """Start a detached server in its own session and return its PID.
 
-    The caller keeps the Popen object until the server is stopped: dropping it while the server
-    runs makes Python warn (ResourceWarning) that the subprocess is still running.
+    A short-lived `sh` starts the server in the background and exits, so the server is not our
+    child: it outlives this Python process, Ctrl-C on the caller does not reach it, and no Popen
+    object is left to warn that it is still running. `setsid` execs in place (the background job
+    is not a process-group leader), so the PID printed is the server's own.
     """
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with log_file.open("ab") as log:
-        return subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    launcher = 'setsid "$@" </dev/null >>"$DQ_SPAWN_LOG" 2>&1 & echo $!'
+    launch_env = {**(os.environ if env is None else env), "DQ_SPAWN_LOG": str(log_file)}
+    result = subprocess.run(
+        ["sh", "-c", launcher, "sh", *argv],
+        cwd=cwd,
+        env=launch_env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    pid = result.stdout.strip()
+    if result.returncode != 0 or not pid.isdigit():
+        raise StackError(f"could not start {argv[0]}: {result.stderr.strip() or 'no PID'}")
+    return int(pid)
 
 
 def is_alive(pid: int) -> bool:

@@ -6,7 +6,6 @@ import fcntl
 import json
 import secrets
 import shutil
-import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -87,8 +86,6 @@ class Stack:
     def __init__(self, layout: Layout, services: Sequence[Service] | None = None) -> None:
         self.layout = layout
         self.services = list(services) if services is not None else all_services()
-        # Popen objects of the servers this instance started, kept until they are stopped.
-        self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- queries -------------------------------------------------------------------------
 
@@ -132,12 +129,14 @@ class Stack:
 
     def up(
         self, names: Sequence[str] | None = None, *, fixed_ports: dict[str, int] | None = None
-    ) -> None:
-        """Install and start the selected services; those already running are left alone."""
+    ) -> list[str]:
+        """Install and start the selected services; those already running are left alone.
+
+        Returns the names of the services this call started."""
         with self._locked():
             self.install(names)
             state = self._load()
-            started_any = False
+            started: list[str] = []
             for service in self._services(names):
                 entry = state.services.get(service.name)
                 if entry and is_alive(entry.pid):
@@ -145,35 +144,38 @@ class Stack:
                     continue
                 ports = self._ports_for(service, state, entry, fixed_ports or {})
                 with step(f"starting {service.name} {service.version}"):
-                    process = service.start(self._context(ports, state))
-                self._children[service.name] = process
-                state.services[service.name] = ServiceState(pid=process.pid, ports=ports)
+                    pid = service.start(self._context(ports, state))
+                state.services[service.name] = ServiceState(pid=pid, ports=ports)
                 self._save(state)
-                started_any = True
+                started.append(service.name)
             self._write_env(state)
-            if not started_any:
+            if not started:
                 say("the local stack was already running; nothing to start")
+            return started
 
-    def down(self) -> None:
-        """Stop every recorded process, newest first; say so when nothing was running."""
+    def down(self, names: Sequence[str] | None = None) -> None:
+        """Stop the selected (default: every) recorded process, newest first; say so when nothing
+        was running."""
         with self._locked():
             state = self._load()
             if not state.services:
                 say("the local stack is not running; nothing to stop")
                 return
-            for service in reversed(self.services):
+            for service in reversed(self._services(names)):
                 entry = state.services.pop(service.name, None)
                 if entry is None:
                     continue
                 if is_alive(entry.pid):
                     with step(f"stopping {service.name} (pid {entry.pid})"):
                         stop(entry.pid, timeout=service.stop_timeout)
-                    self._forget(service.name)
                 else:
                     reap(entry.pid)
                     say(f"{service.name} (pid {entry.pid}) had already exited")
                 self._save(state)
-            self.layout.env_file.unlink(missing_ok=True)
+            if state.services:
+                self._write_env(state)
+            else:
+                self.layout.env_file.unlink(missing_ok=True)
 
     def stop_service(self, name: str) -> None:
         """Stop one service but keep its ports and data, for fault-injection tests."""
@@ -184,7 +186,6 @@ class Stack:
                 raise StackError(f"{name} is not part of the running stack")
             service = self._services([name])[0]
             stop(entry.pid, timeout=service.stop_timeout)
-            self._forget(name)
 
     def start_service(self, name: str) -> None:
         """Start a stopped service again on the same ports."""
@@ -196,12 +197,6 @@ class Stack:
         shutil.rmtree(self.layout.state, ignore_errors=True)
 
     # -- internals -----------------------------------------------------------------------
-
-    def _forget(self, name: str) -> None:
-        """Drop a stopped server's Popen after letting it record the exit (no ResourceWarning)."""
-        process = self._children.pop(name, None)
-        if process is not None:
-            process.poll()
 
     def _select(self, names: Sequence[str] | None) -> list[str]:
         if not names:

@@ -10,7 +10,7 @@ import gc
 import os
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ from kopf.testing import KopfRunner
 
 from testenv.errors import StackError
 from testenv.layout import Layout
+from testenv.podrunner import NODE_NAME, PodRunner, RunnerOptions
 from testenv.stack import Stack
 
 
@@ -44,12 +45,12 @@ class StackEnv:
 
 @pytest.fixture(scope="session")
 def stack_env() -> Iterator[StackEnv]:
-    """The local stack, started on demand and stopped only if this session started it."""
+    """The local stack, started on demand; at the end this session stops only the services it
+    started itself (another session may share the stack, or have stopped one service on purpose).
+    """
     stack = Stack(Layout.from_environment())
-    started_here = not stack.is_running()
     try:
-        if started_here:
-            stack.up()
+        started_here = stack.up()
         env = stack.env()
     except StackError as exc:
         pytest.fail(f"the local stack could not start: {exc}", pytrace=False)
@@ -67,7 +68,7 @@ def stack_env() -> Iterator[StackEnv]:
         )
     finally:
         if started_here and not os.environ.get("DQ_KEEP_STACK"):
-            stack.down()
+            stack.down(started_here)
 
 
 @pytest.fixture
@@ -90,3 +91,36 @@ def kopf_running(args: Sequence[str], *, timeout: float = 60) -> Iterator[KopfRu
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
+
+
+PodRunnerFactory = Callable[[str | None], PodRunner]
+
+
+@pytest.fixture
+def pod_runner(
+    stack_env: StackEnv, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PodRunnerFactory]:
+    """Starts the dev-only kubelet stand-in (testenv.podrunner) for a namespace: it binds the
+    DataQuarantine pods there to a Node of its own and runs them as processes, until the test
+    ends. Give the test's namespace: the stack is shared, and another session's pods are not
+    this test's to run (None means every namespace). Each runner registers a node named
+    `dataquarantine-local-<random>` and keeps its pods' directories under a temporary
+    directory; the test fails if a runner thread met an unexpected error."""
+    started: list[PodRunner] = []
+
+    def start(namespace: str | None) -> PodRunner:
+        runner = PodRunner(
+            stack_env.kubeconfig,
+            tmp_path_factory.mktemp("podrunner"),
+            namespace,
+            options=RunnerOptions(node_name=f"{NODE_NAME}-{uuid.uuid4().hex[:8]}"),
+        )
+        runner.start()
+        started.append(runner)
+        return runner
+
+    yield start
+    for runner in reversed(started):
+        runner.stop()
+    failures = [failure for runner in started for failure in runner.failures]
+    assert not failures, f"the pod runner failed: {failures}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,8 +49,8 @@ class Service(Protocol):
     def install(self, layout: Layout) -> None:
         """Obtain binaries into the cache; fast no-op when cached."""
 
-    def start(self, ctx: Context) -> subprocess.Popen[bytes]:
-        """Start the server, wait until it is ready, return its process."""
+    def start(self, ctx: Context) -> int:
+        """Start the server, wait until it is ready, return its PID."""
 
     def env(self, ctx: Context) -> dict[str, str]:
         """Entries of the stack's env file that describe this service."""

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import logging
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -54,7 +53,7 @@ class Kafka:
         shutil.rmtree(libs, ignore_errors=True)
         partial.rename(libs)
 
-    def start(self, ctx: Context) -> subprocess.Popen[bytes]:
+    def start(self, ctx: Context) -> int:
         """Format the data dir once, start the broker, wait until it lists topics."""
         home = ctx.layout.service_dir(self.name)
         home.mkdir(parents=True, exist_ok=True)
@@ -70,7 +69,7 @@ class Kafka:
                     what="kafka storage format",
                 )
         log = ctx.layout.log_file(self.name)
-        process = spawn(
+        pid = spawn(
             ["java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
             + ["-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", classpath]
             + ["kafka.Kafka", str(props)],
@@ -82,11 +81,11 @@ class Kafka:
             lambda: asyncio.run(_lists_topics(bootstrap)),
             what="kafka",
             timeout=90,
-            pid=process.pid,
+            pid=pid,
             log_file=log,
             interval=0.5,
         )
-        return process
+        return pid
 
     def env(self, ctx: Context) -> dict[str, str]:
         """Bootstrap servers of the broker."""

@@ -69,14 +69,14 @@ class Etcd:
         """Build etcd and the Kubernetes binaries when missing."""
         build_go_binaries(layout)
 
-    def start(self, ctx: Context) -> subprocess.Popen[bytes]:
+    def start(self, ctx: Context) -> int:
         """Start etcd and wait for /health."""
         home = ctx.layout.service_dir(self.name)
         home.mkdir(parents=True, exist_ok=True)
         client = f"http://127.0.0.1:{ctx.ports['client']}"
         peer = f"http://127.0.0.1:{ctx.ports['peer']}"
         log = ctx.layout.log_file(self.name)
-        process = spawn(
+        pid = spawn(
             [str(ctx.layout.bin / f"etcd-{ETCD_VERSION}"), "--name=dq", f"--data-dir={home}/data"]
             + [f"--listen-client-urls={client}", f"--advertise-client-urls={client}"]
             + [f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}"]
@@ -89,10 +89,10 @@ class Etcd:
             lambda: _get(f"{client}/health") == 200,
             what="etcd",
             timeout=60,
-            pid=process.pid,
+            pid=pid,
             log_file=log,
         )
-        return process
+        return pid
 
     def env(self, ctx: Context) -> dict[str, str]:
         """Nothing: only the apiserver talks to etcd."""
@@ -111,7 +111,7 @@ class KubeApiserver:
         """Build when missing."""
         build_go_binaries(layout)
 
-    def start(self, ctx: Context) -> subprocess.Popen[bytes]:
+    def start(self, ctx: Context) -> int:
         """Write certs, keys and tokens once, start, wait for /readyz."""
         home = ctx.layout.service_dir(self.name)
         (home / "certs").mkdir(parents=True, exist_ok=True)
@@ -124,7 +124,7 @@ class KubeApiserver:
         port = ctx.ports["port"]
         etcd = f"http://127.0.0.1:{ctx.all_ports['etcd']['client']}"
         log = ctx.layout.log_file(self.name)
-        process = spawn(
+        pid = spawn(
             [str(kube_binary(ctx.layout, "kube-apiserver")), f"--etcd-servers={etcd}"]
             + [f"--cert-dir={home / 'certs'}", f"--secure-port={port}"]
             + ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"]
@@ -141,13 +141,13 @@ class KubeApiserver:
             lambda: _get(url, token=ctx.secrets.kube_admin_token) == 200,
             what="kube-apiserver",
             timeout=120,
-            pid=process.pid,
+            pid=pid,
             log_file=log,
             interval=0.25,
         )
         ca = serving_ca(home / "certs" / "apiserver.crt")
         write_kubeconfig(ctx.layout.kubeconfig, port, ctx.secrets.kube_admin_token, ca)
-        return process
+        return pid
 
     def env(self, ctx: Context) -> dict[str, str]:
         """Kubeconfig, API URL and kubectl."""
@@ -170,14 +170,14 @@ class KubeControllerManager:
         """Build when missing."""
         build_go_binaries(layout)
 
-    def start(self, ctx: Context) -> subprocess.Popen[bytes]:
+    def start(self, ctx: Context) -> int:
         """Start against the admin kubeconfig; wait for /healthz."""
         home = ctx.layout.service_dir(self.name)
         (home / "certs").mkdir(parents=True, exist_ok=True)
         port = ctx.ports["port"]
         sa_key = ctx.layout.service_dir("kube-apiserver") / "sa.key"
         log = ctx.layout.log_file(self.name)
-        process = spawn(
+        pid = spawn(
             [str(kube_binary(ctx.layout, "kube-controller-manager"))]
             + [f"--kubeconfig={ctx.layout.kubeconfig}", "--leader-elect=false"]
             + ["--bind-address=127.0.0.1", f"--secure-port={port}"]
@@ -193,11 +193,11 @@ class KubeControllerManager:
             lambda: _get(f"https://127.0.0.1:{port}/healthz") == 200,
             what="kube-controller-manager",
             timeout=60,
-            pid=process.pid,
+            pid=pid,
             log_file=log,
             interval=0.25,
         )
-        return process
+        return pid
 
     def env(self, ctx: Context) -> dict[str, str]:
         """Nothing to add."""

@@ -45,7 +45,7 @@ class Postgres:
                 env=env,
             )
 
-    def start(self, ctx: Context) -> subprocess.Popen[bytes]:
+    def start(self, ctx: Context) -> int:
         """initdb once, then start the postmaster directly (its PID is the one we record)."""
         home = ctx.layout.service_dir(self.name)
         data = home / "data"
@@ -60,7 +60,7 @@ class Postgres:
                     what="initdb",
                 )
         port = ctx.ports["port"]
-        process = spawn(
+        pid = spawn(
             [*_as_postgres(), str(PG_BIN / "postgres"), "-D", str(data), "-k", str(home)]
             + ["-p", str(port), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
             + ["-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
@@ -72,11 +72,11 @@ class Postgres:
             lambda: asyncio.run(_ensure_database(port)),
             what="postgres",
             timeout=60,
-            pid=process.pid,
+            pid=pid,
             log_file=log,
             interval=0.2,
         )
-        return process
+        return pid
 
     def env(self, ctx: Context) -> dict[str, str]:
         """DSN of the `dataquarantine` database."""

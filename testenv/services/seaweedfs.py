@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -45,7 +44,7 @@ class SeaweedFS:
         """Nothing to fetch: the binary arrives with the Python dev dependencies."""
         weed_binary()
 
-    def start(self, ctx: Context) -> subprocess.Popen[bytes]:
+    def start(self, ctx: Context) -> int:
         """Start `weed server -s3` and wait for the S3 health endpoint."""
         home = ctx.layout.service_dir(self.name)
         (home / "data").mkdir(parents=True, exist_ok=True)
@@ -69,11 +68,14 @@ class SeaweedFS:
         config.chmod(0o600)
         p = ctx.ports
         log = ctx.layout.log_file(self.name)
-        process = spawn(
+        pid = spawn(
             [str(weed_binary()), f"-logdir={home / 'logs'}", "server", "-ip=127.0.0.1"]
             + ["-ip.bind=127.0.0.1", f"-dir={home / 'data'}", f"-master.port={p['master']}"]
             + ["-master.volumeSizeLimitMB=64", f"-volume.port={p['volume']}", "-volume.max=2000"]
-            + [f"-filer.port={p['filer']}", "-s3", f"-s3.port={p['s3']}", f"-s3.config={config}"],
+            + [f"-filer.port={p['filer']}", "-s3", f"-s3.port={p['s3']}", f"-s3.config={config}"]
+            # the Iceberg and Lance endpoints listen on fixed ports by default: a second stack
+            # on the machine could not start
+            + ["-s3.port.iceberg=0", "-s3.port.lance=0"],
             log_file=log,
             cwd=home,
         )
@@ -81,11 +83,11 @@ class SeaweedFS:
             lambda: _healthy(f"http://127.0.0.1:{p['s3']}/healthz"),
             what="s3 (seaweedfs)",
             timeout=60,
-            pid=process.pid,
+            pid=pid,
             log_file=log,
             interval=0.2,
         )
-        return process
+        return pid
 
     def env(self, ctx: Context) -> dict[str, str]:
         """S3 endpoint (host:port, plain HTTP) and keys."""
