@@ -1,22 +1,27 @@
 """Passthrough baseline: consume and produce with the validator's own Kafka adapters and batching,
 without decoding or validating anything.
 
-Same client (aiokafka through `SourceConsumer` and `RecordProducer`, same settings), same batch
-size and wait (`Batching` defaults unless told otherwise), same shape of loop as the validator:
-while one batch is sent and its offsets committed, the next one is fetched. What is left out is
-exactly the validator's own work: decoding, schema selection, validation, rules and the
-quarantine writes. Run it as `python -m bench.passthrough --help`.
+Same client (aiokafka through `SourceConsumer` and `RecordProducer`, with their defaults), same
+batch size and wait (`Batching` defaults unless told otherwise), same shape of loop as the
+validator's at-least-once mode: up to `LoopTuning.max_batches_in_flight` batches are being
+delivered at once, the next batch starts as soon as the newest one's records are queued, and
+commits stay in order, each after its batch is acknowledged. What is left out is exactly the
+validator's own work: decoding, schema selection, validation, rules and the quarantine writes.
+Prints its settings as one JSON line on start. Run it as `python -m bench.passthrough --help`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
+from collections import deque
 from collections.abc import Mapping, Sequence
 
 from validator_pod.adapters.kafka import (
+    Delivery,
     KafkaConnection,
     OutgoingRecord,
     RecordProducer,
@@ -24,13 +29,27 @@ from validator_pod.adapters.kafka import (
     TopicPartition,
 )
 from validator_pod.domain.pipeline_config import Batching
+from validator_pod.pipeline.running import LoopTuning
+
+
+def default_batches_in_flight() -> int:
+    """The validator's own default; 1 for a validator without the setting (older commits)."""
+    return int(getattr(LoopTuning(), "max_batches_in_flight", 1))
 
 
 class Passthrough:
-    """Forwards every record of `source` to `sink` in batches; commits after delivery."""
+    """Forwards every record of `source` to `sink` in batches; commits in order, each batch
+    after its delivery."""
 
     def __init__(
-        self, connection: KafkaConnection, *, source: str, sink: str, group: str, batching: Batching
+        self,
+        connection: KafkaConnection,
+        *,
+        source: str,
+        sink: str,
+        group: str,
+        batching: Batching,
+        batches_in_flight: int,
     ) -> None:
         """Nothing connects before `run`."""
         self._connection = connection
@@ -38,18 +57,19 @@ class Passthrough:
         self._sink = sink
         self._group = group
         self._batching = batching
-        self._inflight: asyncio.Task[None] | None = None
+        self._batches_in_flight = batches_in_flight
+        self._inflight: deque[asyncio.Task[None]] = deque()
 
     async def partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
-        """Let the batch in flight finish before the partitions move."""
-        if self._inflight is not None:
-            await asyncio.wait({self._inflight})
+        """Let the batches in flight finish before the partitions move."""
+        if self._inflight:
+            await asyncio.wait(self._inflight)
 
     async def partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
         """Nothing to do."""
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Forward until `stopping` is set, then finish the batch in flight."""
+        """Forward until `stopping` is set, then finish the batches in flight."""
         producer = await RecordProducer.start(self._connection, client_id="bench-passthrough")
         consumer = await SourceConsumer.start(
             self._connection,
@@ -61,8 +81,8 @@ class Passthrough:
         try:
             await self._forward_all(consumer, producer, stopping)
         finally:
-            if self._inflight is not None:
-                await asyncio.wait({self._inflight})
+            if self._inflight:
+                await asyncio.wait(self._inflight)
             await consumer.stop()
             await producer.stop()
 
@@ -71,10 +91,13 @@ class Passthrough:
     ) -> None:
         keep = consumer.partition_count(self._source) == await producer.partition_count(self._sink)
         batching = self._batching
+        inflight = self._inflight
         while not stopping.is_set():
             batch = await consumer.getmany(
                 max_records=batching.max_records, timeout_ms=batching.max_wait_ms or 1
             )
+            while inflight and inflight[0].done():
+                inflight.popleft().result()  # a failed batch stops the baseline
             if not batch:
                 continue
             outgoing: list[OutgoingRecord] = []
@@ -88,22 +111,26 @@ class Passthrough:
                     for r in records
                 ]
                 offsets[tp] = records[-1].offset + 1
-            if self._inflight is not None:
-                await self._inflight
-            self._inflight = asyncio.create_task(
-                _send_and_commit(consumer, producer, self._sink, outgoing, offsets, keep)
+            while len(inflight) >= self._batches_in_flight:
+                await inflight.popleft()
+            deliveries = await producer.send(self._sink, outgoing, keep_partitions=keep)
+            previous = inflight[-1] if inflight else None
+            inflight.append(
+                asyncio.create_task(_settle(consumer, producer, deliveries, offsets, previous))
             )
 
 
-async def _send_and_commit(
+async def _settle(
     consumer: SourceConsumer,
     producer: RecordProducer,
-    sink: str,
-    records: Sequence[OutgoingRecord],
+    deliveries: Sequence[Delivery],
     offsets: Mapping[TopicPartition, int],
-    keep: bool,
+    previous: asyncio.Task[None] | None,
 ) -> None:
-    await producer.wait_delivered(await producer.send(sink, records, keep_partitions=keep))
+    """Wait for this batch's acknowledgements and the previous batch's commit; commit."""
+    await producer.wait_delivered(deliveries)
+    if previous is not None:
+        await previous
     await consumer.commit(offsets)
 
 
@@ -131,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.max_wait_ms,
         help="longest wait for a batch's first record (default: the pipeline's, %(default)s)",
     )
+    parser.add_argument(
+        "--batches-in-flight",
+        type=int,
+        default=default_batches_in_flight(),
+        help="batches being delivered at once (default: the validator's, %(default)s)",
+    )
     return parser
 
 
@@ -139,12 +172,18 @@ async def _main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    batching = Batching(max_records=args.max_records, max_wait_ms=args.max_wait_ms)
+    print(
+        json.dumps({**batching.model_dump(), "batches_in_flight": args.batches_in_flight}),
+        flush=True,
+    )
     passthrough = Passthrough(
         KafkaConnection(bootstrap_servers=args.bootstrap),
         source=args.source,
         sink=args.sink,
         group=args.group,
-        batching=Batching(max_records=args.max_records, max_wait_ms=args.max_wait_ms),
+        batching=batching,
+        batches_in_flight=args.batches_in_flight,
     )
     await passthrough.run(stopping)
 
