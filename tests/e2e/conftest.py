@@ -35,6 +35,7 @@ from testenv.demo.cluster import (
 )
 from testenv.demo.producing import create_topics
 from testenv.layout import REPO_ROOT
+from testenv.podrunner import PodRunner
 from tests.conftest import PodRunnerFactory, StackEnv
 from tests.integration.validator.harness import Pipeline
 from validator_pod.domain.pipeline_config import Delivery
@@ -110,12 +111,18 @@ def namespace(kubectl: Kubectl, unique_name: str, operator: Path | None) -> Iter
 
 
 @pytest.fixture
-def pods(kubectl: Kubectl, namespace: str, pod_runner: PodRunnerFactory) -> object | None:
+def pods(
+    kubectl: Kubectl, namespace: str, pod_runner: PodRunnerFactory
+) -> Iterator[PodRunner | None]:
     """Whatever runs the namespace's pods: the dev-only pod runner when the cluster has no
-    Ready node of its own (the local stack), else nothing (the cluster's kubelets)."""
-    if has_ready_node(kubectl):
-        return None
-    return pod_runner(namespace)
+    Ready node of its own (the local stack), else nothing (the cluster's kubelets).
+
+    Afterwards the namespace's pipelines are deleted and their pods waited for while the
+    runner still runs: without a kubelet, nobody else would finish their deletion."""
+    runner = None if has_ready_node(kubectl) else pod_runner(namespace)
+    yield runner
+    kubectl("delete", "qp", "--all", "-n", namespace, "--wait=false")
+    kubectl("wait", "--for=delete", "pods", "--all", "-n", namespace, "--timeout=60s", timeout=90)
 
 
 @dataclass(frozen=True)

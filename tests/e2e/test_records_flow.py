@@ -7,6 +7,7 @@ from collections import Counter
 
 from testenv.demo.cluster import Kubectl
 from testenv.demo.events import EXPECTED_ERROR_TYPE
+from testenv.podrunner import PodRunner
 from tests.e2e.conftest import Setting
 from tests.e2e.flows import (
     apply_samples,
@@ -21,7 +22,7 @@ from tests.support.e2e import api_client, api_get, eventually
 
 
 async def test_valid_records_are_forwarded_and_broken_ones_quarantined_with_their_reasons(
-    kubectl: Kubectl, namespace: str, pods: object, setting: Setting
+    kubectl: Kubectl, namespace: str, pods: PodRunner | None, setting: Setting
 ) -> None:
     pipeline = apply_samples(kubectl, namespace, setting)
     events = sample_events(200, seed=1, broken_share=0.1)
