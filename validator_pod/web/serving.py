@@ -19,7 +19,6 @@ logger = logging.getLogger(__name__)
 
 EXIT_OK: Final = 0
 EXIT_CONFIG: Final = 2
-LISTEN_HOST: Final = "0.0.0.0"  # noqa: S104 - the Service reaches the pod's IP
 _STOPS: Final = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -34,7 +33,7 @@ def run_api(settings: Settings) -> int:
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            host=LISTEN_HOST,
+            host=settings.bind_address,  # the pod's address (DQ_BIND_ADDRESS, default 0.0.0.0)
             port=settings.http_port,
             log_config=None,  # keep the process's JSON logging
             access_log=False,
