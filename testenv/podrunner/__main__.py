@@ -1,0 +1,7 @@
+"""Entry point of `python -m testenv.podrunner`."""
+
+import sys
+
+from testenv.podrunner.cli import main
+
+sys.exit(main())
