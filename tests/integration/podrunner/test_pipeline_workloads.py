@@ -90,6 +90,12 @@ def ready_pipeline(cluster: Cluster, namespace: str, replicas: int) -> dict[str,
     return None
 
 
+def stats(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    """The pipeline's live statistics, once the operator has scraped a pod."""
+    status = (cluster.pipeline(namespace, "orders") or {}).get("status") or {}
+    return dict(status.get("stats") or {})
+
+
 def running_validators(runner: PodRunner, namespace: str) -> dict[str, tuple[str, int]]:
     """Validator pod name → (address, pid) of the processes that run and are ready."""
     return {
@@ -138,6 +144,10 @@ async def test_the_pipelines_pods_run_route_records_scale_and_go_away_with_the_p
     )
     assert api[0].address != pod.status.pod_ip
 
+    # The operator scrapes the pod's metrics on its address (stats are written only then; a
+    # first scrape is the baseline that later increases count from).
+    eventually(lambda: stats(cluster, namespace), what="the operator to scrape the pod")
+
     # Records flow through the validator process the operator's Deployment describes.
     valid = [order_event(), order_event(amount="17.25")]  # the second one is remediated
     invalid = [order_event(currency="euro"), b"{not json"]
@@ -163,16 +173,9 @@ async def test_the_pipelines_pods_run_route_records_scale_and_go_away_with_the_p
     assert {header(record, "__connect.errors.task.id") for record in quarantined} == {
         pod.metadata.name.encode()
     }
-    stats = eventually(
-        lambda: ((cluster.pipeline(namespace, "orders") or {}).get("status") or {}).get("stats"),
-        what="the operator to scrape the pod's metrics on its address",
-    )
     eventually(
-        lambda: (
-            (cluster.pipeline(namespace, "orders") or {})["status"]["stats"].get("quarantinedTotal")
-            == len(invalid)
-        ),
-        what=f"the quarantined total to reach {len(invalid)} (stats: {stats})",
+        lambda: stats(cluster, namespace).get("quarantinedTotal") == len(invalid),
+        what=f"the operator's stats to count {len(invalid)} quarantined records",
     )
 
     # Scaling the pipeline starts a second process on an address of its own.
@@ -216,7 +219,7 @@ async def test_the_pipelines_pods_run_route_records_scale_and_go_away_with_the_p
 
     # Deleting the pipeline deletes its pods; the runner stops their processes and finalises.
     pids = [pod.pid for pod in runner.pods() if pod.pid is not None]
-    assert len(pids) == 3  # two validators and the API (the API's config changed too)
+    assert len(pids) >= 3  # two validators and the API (maybe two: its config changed too)
     cluster.delete(QUARANTINE_PIPELINE, namespace, "orders")
     eventually(
         lambda: not cluster.core.list_namespaced_pod(namespace).items and not runner.pods(),
