@@ -17,8 +17,8 @@ from kopf.testing import KopfRunner
 from kubernetes import client
 
 from quarantine_operator import handlers
-from tests.conftest import StackEnv, kopf_running
-from tests.integration.operator.cluster import Cluster
+from tests.conftest import PodRunnerFactory, StackEnv, kopf_running
+from tests.integration.operator.cluster import Cluster, eventually
 from tests.integration.operator.conftest import (  # noqa: F401 - fixtures used here
     cluster,
     installed,
@@ -57,11 +57,24 @@ def operator(operator_kubeconfig: Path) -> Iterator[KopfRunner]:  # noqa: F811 -
 
 
 @pytest.fixture
-def namespace(cluster: Cluster, unique_name: str) -> Iterator[str]:  # noqa: F811 - the fixture
-    """A fresh namespace (that the operator watches, when a test runs it); deleted afterwards."""
+def namespace(
+    cluster: Cluster,  # noqa: F811 - the fixture
+    unique_name: str,
+    pod_runner: PodRunnerFactory,
+) -> Iterator[str]:
+    """A fresh namespace (that the operator watches, when a test runs it). Afterwards its
+    workloads are deleted while the test's pod runner still runs, so that it stops and
+    finalises their pods (pods bound to a runner's deleted node would wait for the pod GC and
+    keep the namespace Terminating), then the namespace."""
     name = f"{NAMESPACE_PREFIX}{unique_name}"
     cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
+    cluster.apps.delete_collection_namespaced_deployment(name, propagation_policy="Foreground")
+    cluster.core.delete_collection_namespaced_pod(name)
+    eventually(
+        lambda: not cluster.core.list_namespaced_pod(name).items,
+        what=f"the pods of namespace {name} to be gone",
+    )
     cluster.core.delete_namespace(name)
 
 
