@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import kopf
 import pytest
 from kopf.testing import KopfRunner
 
@@ -79,14 +80,16 @@ def unique_name(request: pytest.FixtureRequest) -> str:
 
 
 @contextmanager
-def kopf_running(args: Sequence[str], *, timeout: float = 60) -> Iterator[KopfRunner]:
+def kopf_running(
+    args: Sequence[str], *, timeout: float = 60, registry: kopf.OperatorRegistry | None = None
+) -> Iterator[KopfRunner]:
     """Run kopf in a thread (KopfRunner) and collect its leftovers afterwards.
 
     kopf's event loop ends without closing its aiohttp watch connections; their sockets are
     garbage-collected later and would raise ResourceWarning inside whichever test runs next.
     Collecting them here, with that one warning ignored, keeps `filterwarnings=error` meaningful.
     """
-    with KopfRunner(list(args), timeout=timeout) as runner:
+    with KopfRunner(list(args), timeout=timeout, registry=registry) as runner:
         yield runner
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)

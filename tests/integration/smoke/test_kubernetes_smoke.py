@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import new_client_from_config
 
 from tests.conftest import StackEnv, kopf_running
+from tests.integration.smoke import kopf_smoke_operator
 
 GROUP = "smoke.dataquarantine.io"
 CRD = {
@@ -197,9 +197,8 @@ def test_a_kopf_handler_run_by_kopf_runner_reacts_to_a_new_resource(
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", str(stack_env.kubeconfig))
     custom = client.CustomObjectsApi(api)
-    operator = Path(__file__).with_name("kopf_smoke_operator.py")
-    args = ["run", "--standalone", f"--namespace={namespace}", "--verbose", str(operator)]
-    with kopf_running(args) as runner:
+    args = ["run", "--standalone", f"--namespace={namespace}", "--verbose"]
+    with kopf_running(args, registry=kopf_smoke_operator.registry) as runner:
         custom.create_namespaced_custom_object(
             GROUP,
             "v1",

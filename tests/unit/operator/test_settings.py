@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from quarantine_operator.settings import OperatorSettings
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("KUBECONFIG", "DQ_OPERATOR_KUBECONFIG", "DQ_OPERATOR_NAMESPACES"):
-        monkeypatch.delenv(name, raising=False)
+    """No DQ_OPERATOR_* from the shell or from a session fixture that runs the operator."""
+    for name in list(os.environ):
+        if name == "KUBECONFIG" or name.startswith("DQ_OPERATOR_"):
+            monkeypatch.delenv(name)
 
 
 def test_the_defaults_watch_every_namespace_with_both_endpoints_on() -> None:
