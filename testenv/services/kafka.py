@@ -64,8 +64,7 @@ class Kafka:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             with step("kafka: formatting storage"):
                 run_checked(
-                    ["java", "-cp", classpath, "kafka.tools.StorageTool", "format"]
-                    + ["-t", cluster_id, "-c", str(props), "--ignore-formatted"],
+                    storage_format_command(classpath, props, cluster_id),
                     what="kafka storage format",
                 )
         log = ctx.layout.log_file(self.name)
@@ -134,3 +133,13 @@ async def _lists_topics(bootstrap: str) -> bool:
         await admin.close()
         logging.getLogger("aiokafka").setLevel(logging.NOTSET)
     return True
+
+
+def storage_format_command(classpath: str, props: Path, cluster_id: str) -> list[str]:
+    """`kafka-storage format`, options in `--name=value` form: a random base64url cluster id can
+    start with `-`, which the tool's argument parser would take for an option."""
+    return ["java", "-cp", classpath, "kafka.tools.StorageTool", "format"] + [
+        f"--cluster-id={cluster_id}",
+        f"--config={props}",
+        "--ignore-formatted",
+    ]
