@@ -59,7 +59,7 @@ from quarantine_operator.render import (
     validator_selector,
 )
 from quarantine_operator.scraping import Scraper, metrics_urls
-from quarantine_operator.stats import Scrape, next_stats
+from quarantine_operator.stats import Scrape, counted_from_status, next_stats
 from quarantine_operator.status import (
     ConditionEvent,
     EventType,
@@ -359,16 +359,17 @@ class Reconciler:
         body = _live(self._kube.get_custom_object(QUARANTINE_PIPELINE, namespace, name))
         if body is None:
             return None
-        urls = metrics_urls(self._kube.list_pods(namespace, validator_selector(name)))
+        pods = self._kube.list_pods(namespace, validator_selector(name))
+        urls = metrics_urls(pods)
         samples = self._scraper.scrape(urls) if urls else {}
         if not samples:
             return None
         current = Scrape(at=self._monotonic(), pods=samples)
-        stats = (body.get("status") or {}).get("stats") or {}
         patch = next_stats(
             previous,
             current,
-            quarantined_before=int(stats.get("quarantinedTotal") or 0),
+            counted=counted_from_status((body.get("status") or {}).get("stats")),
+            existing={pod["metadata"]["name"] for pod in pods},
             now=rfc3339_now(self._clock()),
         )
         self._kube.patch_custom_status(QUARANTINE_PIPELINE, namespace, name, {"stats": patch})

@@ -1,18 +1,22 @@
 """Pure arithmetic of a pipeline's live statistics from its validator pods' `/metrics` text.
 
     metrics text ──parse_pod_sample──▶ PodSample (counter totals and lag of one pod)
-    previous samples + new samples ──next_stats──▶ rates, quarantined total, lag (status.stats)
+    status.stats ──counted_from_status──▶ Counted (quarantined total, each pod's counted counter)
+    previous scrape + new scrape + Counted ──next_stats──▶ the next status.stats
 
-Rates are per-pod counter increases over the time between two scrapes, summed over pods; a
-counter that went down belongs to a restarted pod and counts from zero. The quarantined total
-accumulates those increases on top of the total already in the status, so it keeps counting
-across pod restarts; after an operator restart the first scrape only sets the baseline.
+Rates are per-pod counter increases over the time between two scrapes of this operator process,
+summed over pods. The quarantined total lives in the status with, per existing pod, the counter
+value it has counted up to (`status.stats.pods`): a scrape adds only what each pod quarantined
+since, so an operator restart neither loses nor double-counts records. A pod the status does not
+list yet counts from zero (a new pipeline's first records count); a counter that went down
+belongs to a restarted container and counts from zero too. What a pod quarantines after its last
+scrape before it is deleted is not counted: its counters go with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -64,6 +68,27 @@ class Scrape:
     pods: Mapping[str, PodSample]
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What the status has counted: the quarantined total and, per pod, the counter value it
+    counted up to. `pods` is None for a status written before the operator kept them: the
+    current counters of its pods are then the baseline (they were counted already)."""
+
+    total: int = 0
+    pods: Mapping[str, int] | None = field(default_factory=dict)
+
+
+def counted_from_status(stats: Mapping[str, Any] | None) -> Counted:
+    """What `status.stats` has counted (nothing, for a pipeline without stats yet)."""
+    if not stats:
+        return Counted()
+    pods = stats.get("pods")
+    return Counted(
+        total=int(stats.get("quarantinedTotal") or 0),
+        pods=None if pods is None else {entry["name"]: int(entry["quarantined"]) for entry in pods},
+    )
+
+
 def _increase(previous: float | None, current: float) -> float:
     if previous is None or current < previous:
         return current
@@ -74,13 +99,14 @@ def next_stats(
     previous: Scrape | None,
     current: Scrape,
     *,
-    quarantined_before: int,
+    counted: Counted,
+    existing: Collection[str],
     now: datetime,
 ) -> dict[str, Any]:
     """`status.stats` after `current`, given the scrape before it (None after an operator
-    restart: no rates yet) and the quarantined total the status holds."""
+    restart: no rates yet), what the status has counted, and the names of the validator pods
+    that exist (a pod that did not answer keeps its counter; one that is gone is forgotten)."""
     valid_rate = invalid_rate = 0.0
-    quarantined = float(quarantined_before)
     if previous is not None and current.at > previous.at:
         elapsed = current.at - previous.at
         valid = invalid = 0.0
@@ -88,13 +114,21 @@ def next_stats(
             before = previous.pods.get(pod)
             valid += _increase(before.valid if before else None, sample.valid)
             invalid += _increase(before.invalid if before else None, sample.invalid)
-            quarantined += _increase(before.quarantined if before else None, sample.quarantined)
         valid_rate = valid / elapsed
         invalid_rate = invalid / elapsed
+    baselines = counted.pods
+    if baselines is None:
+        baselines = {pod: int(sample.quarantined) for pod, sample in current.pods.items()}
+    quarantined = float(counted.total)
+    counters = {pod: value for pod, value in baselines.items() if pod in existing}
+    for pod, sample in current.pods.items():
+        quarantined += _increase(baselines.get(pod), sample.quarantined)
+        counters[pod] = int(sample.quarantined)
     return {
         "validPerSecond": round(valid_rate, 3),
         "invalidPerSecond": round(invalid_rate, 3),
         "quarantinedTotal": int(quarantined),
         "consumerLag": int(sum(sample.lag for sample in current.pods.values())),
         "updatedAt": now.isoformat().replace("+00:00", "Z"),
+        "pods": [{"name": pod, "quarantined": counters[pod]} for pod in sorted(counters)],
     }

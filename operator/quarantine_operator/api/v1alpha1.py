@@ -584,6 +584,15 @@ class PipelineSchemaStatus(ApiModel):
     """The concrete version (`latest` resolved)."""
 
 
+class PodCounter(ApiModel):
+    """How far the quarantined total has counted one validator pod."""
+
+    name: str = Field(min_length=1, max_length=253)
+    """The pod's name."""
+    quarantined: int = Field(ge=0)
+    """The pod's `dataquarantine_quarantined_total` at its last counted scrape."""
+
+
 class PipelineStats(ApiModel):
     """Live statistics, updated periodically from the pods' metrics."""
 
@@ -597,6 +606,19 @@ class PipelineStats(ApiModel):
     """Records behind the end of the source topics, summed over partitions."""
     updated_at: datetime | None = None
     """When these numbers were gathered (RFC 3339)."""
+    # No default on purpose: the API server would fill one into statuses written before the
+    # field existed, and their pods would be counted a second time.
+    pods: list[PodCounter] | None = Field(
+        default=None,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+        },
+    )
+    """Each existing validator pod's counter as far as `quarantinedTotal` has counted it: the
+    next scrape counts only what the pod quarantined since, so that neither an operator restart
+    nor a pod that misses a scrape loses or double-counts records; a pod not listed yet counts
+    from zero."""
 
 
 class QuarantinePipelineStatus(ApiModel):

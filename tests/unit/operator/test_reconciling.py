@@ -315,3 +315,31 @@ def test_stats_are_written_only_when_a_pod_answers(
     stats = kube.custom[("quarantinepipelines", "shop", "orders")]["status"]["stats"]
     assert stats["consumerLag"] == 5
     assert stats["updatedAt"] == "2026-03-01T12:00:00Z"
+
+
+def test_stats_count_a_new_pods_records_from_zero_and_survive_an_operator_restart(
+    kube: FakeKube,
+) -> None:
+    def operator_process(samples: dict[str, PodSample]) -> Reconciler:
+        return Reconciler(
+            kube,  # type: ignore[arg-type]
+            OperatorMetrics(CollectorRegistry()),
+            FakeScraper(samples),
+            image="registry.local/dq:test",
+            clock=lambda: NOW,
+            monotonic=lambda: 100.0,
+        )
+
+    kube.add(QUARANTINE_PIPELINE, "orders", pipeline_document())
+    kube.pods = [
+        {"metadata": {"name": "pod-a"}, "status": {"phase": "Running", "podIP": "10.0.0.9"}}
+    ]
+    operator_process({"pod-a": PodSample(quarantined=3)}).refresh_stats("shop", "orders", None)
+    status = kube.custom[("quarantinepipelines", "shop", "orders")]["status"]
+    assert status["stats"]["quarantinedTotal"] == 3
+
+    restarted = operator_process({"pod-a": PodSample(quarantined=5)})
+    restarted.refresh_stats("shop", "orders", None)
+    status = kube.custom[("quarantinepipelines", "shop", "orders")]["status"]
+    assert status["stats"]["quarantinedTotal"] == 5
+    assert status["stats"]["pods"] == [{"name": "pod-a", "quarantined": 5}]
