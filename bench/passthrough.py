@@ -4,8 +4,8 @@ without decoding or validating anything.
 Same client (aiokafka through `SourceConsumer` and `RecordProducer`, with their defaults), same
 batch size and wait (`Batching` defaults unless told otherwise), same shape of loop as the
 validator's at-least-once mode: up to `LoopTuning.max_batches_in_flight` batches are being
-delivered at once, the next batch starts as soon as the newest one's records are queued, and
-commits stay in order, each after its batch is acknowledged. What is left out is exactly the
+delivered at once, and each batch, once it and every batch before it is acknowledged, hands its
+offsets to the validator's background committer (`OffsetCommitter`). What is left out is exactly the
 validator's own work: decoding, schema selection, validation, rules and the quarantine writes.
 Prints its settings as one JSON line on start. Run it as `python -m bench.passthrough --help`.
 """
@@ -29,6 +29,7 @@ from validator_pod.adapters.kafka import (
     TopicPartition,
 )
 from validator_pod.domain.pipeline_config import Batching
+from validator_pod.pipeline.committing import OffsetCommitter
 from validator_pod.pipeline.running import LoopTuning
 
 
@@ -38,8 +39,8 @@ def default_batches_in_flight() -> int:
 
 
 class Passthrough:
-    """Forwards every record of `source` to `sink` in batches; commits in order, each batch
-    after its delivery."""
+    """Forwards every record of `source` to `sink` in batches; hands offsets over in order,
+    each batch's after its delivery."""
 
     def __init__(
         self,
@@ -59,11 +60,14 @@ class Passthrough:
         self._batching = batching
         self._batches_in_flight = batches_in_flight
         self._inflight: deque[asyncio.Task[None]] = deque()
+        self._committer: OffsetCommitter | None = None
 
     async def partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
-        """Let the batches in flight finish before the partitions move."""
+        """Let the batches in flight finish and commit before the partitions move."""
         if self._inflight:
             await asyncio.wait(self._inflight)
+        if self._committer is not None:
+            await self._committer.flush()
 
     async def partitions_assigned(self, assigned: frozenset[TopicPartition]) -> None:
         """Nothing to do."""
@@ -78,16 +82,22 @@ class Passthrough:
             handler=self,
             client_id="bench-passthrough",
         )
+        self._committer = OffsetCommitter(consumer.commit)
         try:
-            await self._forward_all(consumer, producer, stopping)
+            await self._forward_all(consumer, producer, self._committer, stopping)
         finally:
             if self._inflight:
                 await asyncio.wait(self._inflight)
+            await self._committer.flush()
             await consumer.stop()
             await producer.stop()
 
     async def _forward_all(
-        self, consumer: SourceConsumer, producer: RecordProducer, stopping: asyncio.Event
+        self,
+        consumer: SourceConsumer,
+        producer: RecordProducer,
+        committer: OffsetCommitter,
+        stopping: asyncio.Event,
     ) -> None:
         keep = consumer.partition_count(self._source) == await producer.partition_count(self._sink)
         batching = self._batching
@@ -116,22 +126,22 @@ class Passthrough:
             deliveries = await producer.send(self._sink, outgoing, keep_partitions=keep)
             previous = inflight[-1] if inflight else None
             inflight.append(
-                asyncio.create_task(_settle(consumer, producer, deliveries, offsets, previous))
+                asyncio.create_task(_settle(committer, producer, deliveries, offsets, previous))
             )
 
 
 async def _settle(
-    consumer: SourceConsumer,
+    committer: OffsetCommitter,
     producer: RecordProducer,
     deliveries: Sequence[Delivery],
     offsets: Mapping[TopicPartition, int],
     previous: asyncio.Task[None] | None,
 ) -> None:
-    """Wait for this batch's acknowledgements and the previous batch's commit; commit."""
+    """Wait for this batch's acknowledgements and the previous batch's; hand the offsets over."""
     await producer.wait_delivered(deliveries)
     if previous is not None:
         await previous
-    await consumer.commit(offsets)
+    committer.hand_over(offsets)
 
 
 def build_parser() -> argparse.ArgumentParser:

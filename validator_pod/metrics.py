@@ -42,7 +42,8 @@ class ValidatorMetrics:
         )
         self.batch_duration = Histogram(
             f"{PREFIX}_batch_duration_seconds",
-            "Time from fetching a batch to committing it (all outputs acknowledged).",
+            "Time from fetching a batch to every output of it acknowledged (its offsets then go "
+            "to the background committer).",
             ["pipeline"],
             buckets=_BATCH_BUCKETS,
             registry=registry,
@@ -101,7 +102,7 @@ class ValidatorMetrics:
                 self.quarantined.labels(self._pipeline, reason).inc(count)
 
     def observe_batch(self, seconds: float) -> None:
-        """One batch took `seconds` from fetch to commit."""
+        """One batch took `seconds` from fetch to its outputs acknowledged."""
         self.batch_duration.labels(self._pipeline).observe(seconds)
 
     def observe_validation(self, seconds: float) -> None:

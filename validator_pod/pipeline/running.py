@@ -4,7 +4,8 @@ Order of a batch's writes, and why:
 1. valid records go to the valid topic straight away (they depend on nothing);
 2. S3 segments are written first among the quarantine outputs, then (concurrently) the PostgreSQL
    rows and the dead letters, which both point into the segments;
-3. the source offsets: at-least-once commits them after every send and write is acknowledged;
+3. the source offsets: at-least-once hands them to a background committer (`committing`) once
+   every send and write of the batch, and of every batch before it, is acknowledged;
    exactly-once writes S3 and PostgreSQL first, then puts the valid and dead-letter sends and
    the offsets in one Kafka transaction.
 A step that fails is retried with capped exponential backoff (the process reports not-ready and
@@ -36,8 +37,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Final, TypeVar
+from dataclasses import dataclass, field
+from typing import Final, Literal, TypeVar
 
 from validator_pod.adapters.errors import (
     AdapterError,
@@ -61,6 +62,7 @@ from validator_pod.health import Readiness
 from validator_pod.metrics import ValidatorMetrics
 from validator_pod.pipeline.backoff import Backoff
 from validator_pod.pipeline.breaker import InvalidRatioBreaker
+from validator_pod.pipeline.committing import OffsetCommitter
 from validator_pod.pipeline.planning import BatchPlan, BatchPlanner
 from validator_pod.validation.evaluating import Outcome
 
@@ -161,12 +163,43 @@ class VoidBatchError(Exception):
 
 
 @dataclass(eq=False, slots=True)
+class _Turns:
+    """Set once a batch's valid records (`valid`) or its dead letters (`dead_letters`) are
+    queued: the next batch queues its own of each kind only then, keeping the order of every
+    partition on both sinks, while its other kind may go ahead (valid records need not wait for
+    an S3 upload the dead letters wait for)."""
+
+    valid: asyncio.Event = field(default_factory=asyncio.Event)
+    dead_letters: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def of(self, kind: OutputKind) -> asyncio.Event:
+        """The event of one kind of output."""
+        return self.valid if kind == "valid" else self.dead_letters
+
+
+OutputKind = Literal["valid", "dead_letters"]
+
+
+@dataclass(eq=False, slots=True)
 class _InFlight:
-    """A batch whose outputs are being written: `issued` is set once all its Kafka sends are
-    queued (the next batch may then queue its own, keeping order per partition)."""
+    """A batch whose outputs are being written."""
 
     task: asyncio.Task[None]
-    issued: asyncio.Event
+    turns: _Turns
+
+    async def queued(self, kind: OutputKind) -> None:
+        """Wait until this batch's outputs of `kind` are queued; raise `VoidBatchError` when it
+        ended without (it failed: no later record may overtake its records)."""
+        event = self.turns.of(kind)
+        if event.is_set():
+            return
+        waiter = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait({waiter, self.task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if not event.is_set():
+            raise VoidBatchError("an earlier batch did not send its records")
 
 
 class ValidatorLoop(RebalanceHandler):
@@ -174,9 +207,11 @@ class ValidatorLoop(RebalanceHandler):
 
     Batches go through two stages. The loop fetches and plans batch N+1 (CPU) while batch N's
     outputs are written (a task, mostly waiting for S3, PostgreSQL and Kafka). Batch N+1's
-    writes start once batch N's sends are queued, and its offsets are committed only after
-    batch N's. A batch that is not committed voids every later one: they are cancelled or
-    dropped and the consumer rewinds to the committed offsets, so no record is skipped.
+    valid records are queued once batch N's are, its dead letters once batch N's are (so a
+    slow S3 upload for batch N's dead letters does not hold back batch N+1's valid records),
+    and its offsets are handed to the committer only after batch N's. A batch that fails voids
+    every later one: they are cancelled or dropped and the consumer rewinds to the committed
+    offsets, so no record is skipped.
     """
 
     def __init__(
@@ -218,6 +253,9 @@ class ValidatorLoop(RebalanceHandler):
         self._keep_partitions: dict[tuple[str, str], bool] = {}
         self._lag_refreshed = 0.0
         self._context = {"pipeline": config.name}
+        self._committer = OffsetCommitter(
+            lambda offsets: self._retrier.call(lambda: self._commit(offsets))
+        )
 
     @property
     def consumer(self) -> SourceConsumer:
@@ -269,13 +307,14 @@ class ValidatorLoop(RebalanceHandler):
                 # this plan might skip or repeat records. Drop it and fetch again.
                 await self._rewind()
                 continue
-            issued = asyncio.Event()
-            previous = self._inflight[-1].task if self._inflight else None
-            task = asyncio.create_task(self._execute(plan, fetched_at, previous, issued))
-            self._inflight.append(_InFlight(task, issued))
+            turns = _Turns()
+            previous = self._inflight[-1] if self._inflight else None
+            task = asyncio.create_task(self._execute(plan, fetched_at, previous, turns))
+            self._inflight.append(_InFlight(task, turns))
         if self._inflight:
             await asyncio.wait([entry.task for entry in self._inflight])
         await self._reap()
+        await self._committer.flush()
 
     async def _start_clients(self) -> None:
         self._producer = await self._retrier.call(self._start_producer)
@@ -286,9 +325,11 @@ class ValidatorLoop(RebalanceHandler):
         self._readiness.set_problem("stopping", "shutting down")
         await asyncio.sleep(self._tuning.shutdown_grace)
         await self._abandon_inflight("shutdown grace period exceeded")
+        await self._committer.cancel()
 
     async def _stop_clients(self) -> None:
         await self._abandon_inflight("stopping")
+        await self._committer.cancel()
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
@@ -302,14 +343,22 @@ class ValidatorLoop(RebalanceHandler):
     # -- rebalance -----------------------------------------------------------------------
 
     async def partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
-        """Finish the batches in flight within the rebalance grace period, or abandon them;
-        a batch planned but not started is dropped (its records are fetched again)."""
+        """Finish the batches in flight and commit their offsets within the rebalance grace
+        period, or abandon them; a batch planned but not started is dropped (its records are
+        fetched again)."""
         self._generation += 1
+        deadline = self._clock() + self._tuning.rebalance_grace
         pending = [entry.task for entry in self._inflight if not entry.task.done()]
         if pending:
             _, late = await asyncio.wait(pending, timeout=self._tuning.rebalance_grace)
             if late:
                 await self._abandon_inflight("rebalance grace period exceeded")
+        try:
+            await asyncio.wait_for(self._committer.flush(), max(0.0, deadline - self._clock()))
+        except TimeoutError:
+            logger.warning("offsets not committed before the rebalance", extra=self._context)
+            await self._committer.cancel()
+        self._committer.forget(revoked)
         for tp in revoked:
             self._positions.pop(tp, None)
         self._metrics.forget_partitions(revoked)
@@ -369,19 +418,11 @@ class ValidatorLoop(RebalanceHandler):
 
     async def _make_room(self) -> bool:
         """Wait until a new batch may start: fewer than `max_batches_in_flight` batches in
-        flight, the newest one's sends queued. False when a batch was not committed (and the
-        later ones were voided)."""
+        flight. False when a batch was not committed (and the later ones were voided)."""
         while len(self._inflight) >= self._tuning.max_batches_in_flight:
             await asyncio.wait({self._inflight[0].task})
             if not await self._reap():
                 return False
-        if self._inflight and not self._inflight[-1].task.done():
-            newest = self._inflight[-1]
-            issued = asyncio.ensure_future(newest.issued.wait())
-            try:
-                await asyncio.wait({newest.task, issued}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                issued.cancel()
         return await self._reap()
 
     async def _reap(self) -> bool:
@@ -394,6 +435,7 @@ class ValidatorLoop(RebalanceHandler):
             elif not self._was_committed(entry.task):
                 committed = False
         self._inflight = running
+        self._committer.raise_failure()
         if not committed:
             await self._abandon_inflight("an earlier batch was not committed")
             self._inflight = []
@@ -407,45 +449,45 @@ class ValidatorLoop(RebalanceHandler):
         exc = task.exception()
         if exc is None:
             return True
-        if isinstance(exc, PartitionsRevokedError | VoidBatchError):
-            logger.info("batch not committed: %s", exc, extra=self._context)
-            return False
-        raise exc
+        if isinstance(exc, BaseExceptionGroup):
+            _, unexpected = exc.split((PartitionsRevokedError, VoidBatchError))
+            if unexpected is not None:
+                raise exc
+        elif not isinstance(exc, PartitionsRevokedError | VoidBatchError):
+            raise exc
+        logger.info("batch not committed: %s", exc, extra=self._context)
+        return False
 
     async def _rewind(self) -> None:
+        """Back to the committed offsets, once what was handed over is committed (so that no
+        acknowledged record is read again needlessly)."""
+        await self._committer.flush()
         await self._retrier.call(self.consumer.rewind)
 
     async def _execute(
         self,
         plan: BatchPlan,
         fetched_at: float,
-        previous: asyncio.Task[None] | None,
-        issued: asyncio.Event,
+        previous: _InFlight | None,
+        turns: _Turns,
     ) -> None:
         if self._exactly_once:
             # Transactions are sequential: the next batch waits for this one to finish.
             if previous is not None:
-                await self._follow(previous)
+                await self._follow(previous.task)
             await self._write_quarantine(plan)
             await self._send_and_commit_transactionally(plan)
         else:
             # Valid records depend on nothing; dead letters and rows point into the segments.
-            topics = self._config.topics
-            valid_issued = asyncio.Event()
-            dead_letters_issued = asyncio.Event()
+            valid = self._config.topics.valid
             async with asyncio.TaskGroup() as group:
                 group.create_task(
-                    self._retrier.call(
-                        lambda: self._send_outputs(plan.valid, topics.valid, valid_issued)
-                    )
+                    self._send_in_turn(plan.valid, valid, previous, "valid", turns.valid)
                 )
-                group.create_task(self._write_quarantine(plan, dead_letters_issued))
-                await valid_issued.wait()
-                await dead_letters_issued.wait()
-                issued.set()
+                group.create_task(self._write_quarantine(plan, previous, turns.dead_letters))
             if previous is not None:
-                await self._follow(previous)
-            await self._retrier.call(lambda: self._commit(plan.next_offsets))
+                await self._follow(previous.task)
+            self._committer.hand_over(plan.next_offsets)
         self._positions.update(plan.next_offsets)
         self._metrics.observe_batch(time.perf_counter() - fetched_at)
         self._account(plan)
@@ -458,12 +500,18 @@ class ValidatorLoop(RebalanceHandler):
             raise VoidBatchError("an earlier batch was not committed")
 
     async def _write_quarantine(
-        self, plan: BatchPlan, dead_letters_issued: asyncio.Event | None = None
+        self,
+        plan: BatchPlan,
+        previous: _InFlight | None = None,
+        dead_letters_issued: asyncio.Event | None = None,
     ) -> None:
         """Segments first, then (concurrently) the rows and, if `dead_letters_issued` is given,
-        the dead letters, which point to them; each step retried until it succeeds."""
+        the dead letters, which point to them (in turn after `previous`'s); each step retried
+        until it succeeds."""
         if not plan.rows:
             if dead_letters_issued is not None:
+                if previous is not None:
+                    await previous.queued("dead_letters")
                 dead_letters_issued.set()
             return
         await self._retrier.call(_segments_writer(self._store, plan))
@@ -474,10 +522,23 @@ class ValidatorLoop(RebalanceHandler):
             if dead_letters_issued is not None:
                 sink = self._config.topics.quarantine
                 group.create_task(
-                    self._retrier.call(
-                        lambda: self._send_outputs(plan.dead_letters, sink, dead_letters_issued)
+                    self._send_in_turn(
+                        plan.dead_letters, sink, previous, "dead_letters", dead_letters_issued
                     )
                 )
+
+    async def _send_in_turn(
+        self,
+        outputs: Mapping[str, Sequence[OutgoingRecord]],
+        sink: str,
+        previous: _InFlight | None,
+        kind: OutputKind,
+        issued: asyncio.Event,
+    ) -> None:
+        """`_send_outputs`, retried, once `previous` has queued its outputs of the same kind."""
+        if previous is not None:
+            await previous.queued(kind)
+        await self._retrier.call(lambda: self._send_outputs(outputs, sink, issued))
 
     async def _send_outputs(
         self,
