@@ -114,6 +114,7 @@ async def run_validator(settings: Settings) -> int:
     # Everything built so far lives as long as the process: keep it out of the collector's
     # full collections, which otherwise scan it over and over under a flood of invalid records.
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         prepared, _ = await until_stopped(_prepare_storage(retrier, db, store), stopping)
         if prepared:
@@ -130,6 +131,16 @@ async def run_validator(settings: Settings) -> int:
         await health.stop()
     logger.info("stopped", extra=context)
     return EXIT_OK
+
+
+GC_THRESHOLDS: Final = (100_000, 20, 10)
+"""The cycle collector's thresholds while the loop runs (CPython's default is 700, 10, 10).
+A batch in flight keeps tens of thousands of young objects alive (decoded records, outcomes,
+outgoing records); with the default, every collection scanned them and promoted them, so
+they were scanned again in older generations. Collecting young objects every 100,000
+allocations lets most of a batch die by reference counting first. Measured with
+`python -m bench --profile` (50,000 records): GC 27 µs → 3 µs per record at 100% invalid,
+5.8 → 2.3 µs at 5% invalid; peak RSS unchanged (190 MB)."""
 
 
 async def _prepare_storage(retrier: Retrier, db: MetadataDb, store: ObjectStore) -> None:
