@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import signal
 import sys
@@ -31,6 +32,7 @@ from validator_pod.adapters.kafka import (
 from validator_pod.domain.pipeline_config import Batching
 from validator_pod.pipeline.committing import OffsetCommitter
 from validator_pod.pipeline.running import LoopTuning
+from validator_pod.pipeline.service import GC_THRESHOLDS
 
 
 def default_batches_in_flight() -> int:
@@ -195,6 +197,9 @@ async def _main(args: argparse.Namespace) -> None:
         batching=batching,
         batches_in_flight=args.batches_in_flight,
     )
+    # the validator's runtime settings too, so that the baseline differs only by the work
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     await passthrough.run(stopping)
 
 
