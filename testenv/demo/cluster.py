@@ -7,9 +7,14 @@ same way a user does.
 
 from __future__ import annotations
 
+import collections
 import json
+import queue
+import re
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -42,10 +47,14 @@ class Kubectl:
     binary: Path
     kubeconfig: Path
 
+    def command(self, *args: str) -> list[str]:
+        """The command line of `kubectl <args>` with this kubeconfig."""
+        return [str(self.binary), f"--kubeconfig={self.kubeconfig}", *args]
+
     def __call__(self, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
         """Run kubectl and return its stdout; raise KubectlError when it fails."""
         done = subprocess.run(
-            [str(self.binary), f"--kubeconfig={self.kubeconfig}", *args],
+            self.command(*args),
             input=stdin,
             capture_output=True,
             text=True,
@@ -202,3 +211,65 @@ def has_ready_node(kubectl: Kubectl) -> bool:
         and (node["metadata"].get("labels") or {}).get(POD_RUNNER_LABEL) != "true"
         for node in nodes
     )
+
+
+_FORWARDING: Final = re.compile(r"^Forwarding from 127\.0\.0\.1:(\d+) -> \d+\s*$")
+
+
+def forwarded_port(line: str) -> int | None:
+    """The local port of a `kubectl port-forward` line `Forwarding from 127.0.0.1:<port> -> <n>`
+    (None for any other line)."""
+    match = _FORWARDING.match(line)
+    return int(match.group(1)) if match else None
+
+
+@contextmanager
+def port_forward(
+    kubectl: Kubectl, namespace: str, target: str, port: int, *, timeout: float = 30.0
+) -> Iterator[int]:
+    """`kubectl port-forward <target> :<port>` on 127.0.0.1: kubectl picks a free local port,
+    which this yields; kubectl is stopped afterwards. It needs a kubelet (the dev-only pod runner
+    has no port-forwarding): on the local stack, reach pods by their IP instead.
+
+    Raises KubectlError with kubectl's last words when it does not forward within `timeout`."""
+    command = kubectl.command(
+        "port-forward", "-n", namespace, "--address", "127.0.0.1", target, f":{port}"
+    )
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        assert process.stdout is not None
+        output = process.stdout
+        ports: queue.Queue[int | None] = queue.Queue()
+        last_lines: collections.deque[str] = collections.deque(maxlen=5)
+
+        def drain() -> None:
+            # Read everything kubectl says (one line per connection) so that its pipe never
+            # fills; the first forwarding line gives the port, the end of output a failure.
+            for line in output:
+                last_lines.append(line.strip())
+                found = forwarded_port(line)
+                if found is not None:
+                    ports.put(found)
+            ports.put(None)
+
+        reader = threading.Thread(target=drain, name=f"kubectl port-forward {target}", daemon=True)
+        reader.start()
+        try:
+            try:
+                local = ports.get(timeout=timeout)
+            except queue.Empty:
+                local = None
+            if local is None:
+                raise KubectlError(
+                    f"kubectl port-forward {target} -n {namespace}: " + " | ".join(last_lines)
+                )
+            yield local
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            reader.join(10)

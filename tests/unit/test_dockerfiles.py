@@ -144,3 +144,20 @@ def test_the_operator_deployment_exposes_the_ports_the_image_declares() -> None:
     deployment = yaml.safe_load((REPO / "manifests/operator/deployment.yaml").read_text())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert {port["containerPort"] for port in container["ports"]} == exposed
+
+
+def test_the_build_context_holds_what_the_images_copy_and_nothing_else() -> None:
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*", "the context is an allow-list: exclude everything first"
+    allowed = {pattern[1:].rstrip("/") for pattern in patterns if pattern.startswith("!")}
+    for dockerfile in DOCKERFILES:
+        for name, arguments in instructions(dockerfile):
+            parts = arguments.split()
+            if name != "COPY" or any(part.startswith("--from=") for part in parts):
+                continue
+            sources = [part.rstrip("/") for part in parts if not part.startswith("--")][:-1]
+            assert set(sources) <= allowed, f"{dockerfile}: COPY {arguments} is not in the context"
