@@ -7,7 +7,10 @@ What runs the operator and the pods depends on the cluster:
   unless the cluster runs its own operator Deployment with a ready replica (e.g. after
   scripts/kind-up);
 - the dev-only pod runner (testenv.podrunner) runs the test namespace's pods only when the cluster
-  has no Ready node of its own: on kind, the kubelet does.
+  has no Ready node of its own: on kind, the kubelet does;
+- the REST API is reached at an API pod's IP where the pod runner runs the pods as local
+  processes, and through `kubectl port-forward` of its Service otherwise
+  (`PipelineUnderTest.api`).
 Kafka, S3 and PostgreSQL are the local stack's.
 """
 

@@ -18,7 +18,7 @@ from tests.e2e.flows import (
 )
 from tests.integration.validator.harness import header
 from tests.support.argocd import evaluate_health
-from tests.support.e2e import api_client, api_get, eventually
+from tests.support.e2e import api_get, eventually
 
 
 async def test_valid_records_are_forwarded_and_broken_ones_quarantined_with_their_reasons(
@@ -47,7 +47,7 @@ async def test_valid_records_are_forwarded_and_broken_ones_quarantined_with_thei
     expected_types = Counter(
         EXPECTED_ERROR_TYPE[event.fault] for event in broken if event.fault is not None
     )
-    async with api_client(pipeline.api_url(), setting.token) as api:
+    async with pipeline.api(setting.token) as api:
         page = await api_get(api, "/api/v1/quarantine/records", limit=1000)
         assert page["total"] == len(broken)
         assert sorted(item["key"]["value"].encode() for item in page["items"]) == sorted(

@@ -6,13 +6,7 @@ from __future__ import annotations
 from testenv.demo.cluster import Kubectl
 from testenv.podrunner import PodRunner
 from tests.e2e.conftest import Setting
-from tests.e2e.flows import (
-    apply_samples,
-    produce_events,
-    sample_events,
-    topic_records,
-    wait_for_outputs,
-)
+from tests.e2e.flows import apply_samples, assert_routed, produce_events, sample_events
 from tests.support.e2e import eventually
 
 
@@ -30,12 +24,5 @@ async def test_scaling_to_three_replicas_loses_and_duplicates_nothing_in_exactly
     third = sample_events(150, seed=8, broken_share=0.1, start=2000)
     await produce_events(setting, third, offset=2)
 
-    events = first + second + third
-    valid = sorted(event.value for event in events if event.fault is None)
-    broken = sorted(event.value for event in events if event.fault is not None)
-    await wait_for_outputs(setting, len(valid), len(broken))
-    forwarded = await topic_records(setting, setting.topics.valid)
-    quarantined = await topic_records(setting, setting.topics.quarantine)
-    assert sorted(record.value for record in forwarded) == valid
-    assert sorted(record.value for record in quarantined) == broken
+    await assert_routed(setting, first + second + third)
     assert len({pod["status"]["podIP"] for pod in pipeline.pods("validator")}) == 3

@@ -22,7 +22,6 @@ from tests.e2e.flows import (
 )
 from tests.integration.validator.harness import header
 from tests.support.e2e import (
-    api_client,
     api_get,
     api_post,
     deployment_config_hash,
@@ -81,7 +80,7 @@ async def test_a_compatible_schema_fix_rolls_the_pods_and_replays_the_records_ex
     # The API rolls too: talk to it once its rollout is complete.
     kubectl("rollout", "status", f"deployment/{setting.name}-api", "-n", namespace, "--timeout=90s")
     assert not {pod["metadata"]["name"] for pod in pipeline.pods("api")} & old_api_pods
-    async with api_client(pipeline.api_url(), setting.token) as api:
+    async with pipeline.api(setting.token) as api:
         page = await api_get(api, "/api/v1/quarantine/records", field_path="/event_type")
         ids = [item["id"] for item in page["items"]]
         assert len(ids) == len(shipped)
