@@ -107,7 +107,7 @@ SELECT
     record_key, schema_name, schema_version, error_type, error_message, errors, storage_uri,
     byte_offset, byte_length, status, record_headers
 FROM quarantine_records_incoming
-ON CONFLICT DO NOTHING
+ON CONFLICT (namespace, pipeline, source_topic, kafka_partition, kafka_offset) DO NOTHING
 """
 
 
@@ -255,8 +255,8 @@ class MetadataDb:
         return tuple(applied_now)
 
     async def insert_quarantine_records(self, rows: Sequence[QuarantineRow]) -> int:
-        """Insert rows with one COPY, or, when some exist already (same pipeline, topic,
-        partition and offset, or id), with a COPY into a staging table and one INSERT … ON
+        """Insert rows with one COPY, or, when some exist already (same namespace, pipeline,
+        topic, partition and offset), with a COPY into a staging table and one INSERT … ON
         CONFLICT DO NOTHING in a transaction, leaving existing rows as they are. Return how many
         rows were new."""
         if not rows:
@@ -277,11 +277,16 @@ class MetadataDb:
                 status = await conn.execute(_INSERT_FROM_INCOMING)
         return int(status.rsplit(" ", 1)[-1])
 
-    async def fetch_quarantine_record(self, record_id: UUID) -> QuarantineRecord | None:
-        """One quarantined record by id, or None."""
+    async def fetch_quarantine_record(
+        self, namespace: str, pipeline: str, record_id: UUID
+    ) -> QuarantineRecord | None:
+        """One quarantined record of the pipeline `namespace`/`pipeline` by id, or None."""
         async with translated_errors("fetch quarantine record"), self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT * FROM quarantine_records WHERE id = $1",
+                "SELECT * FROM quarantine_records "
+                "WHERE namespace = $1 AND pipeline = $2 AND id = $3",
+                namespace,
+                pipeline,
                 record_id,
             )
         return None if row is None else quarantine_record_from_row(row)
@@ -294,6 +299,8 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 def _check_history(applied: dict[int, str], migrations: Sequence[Migration]) -> None:
     # Versions this release does not know come from a newer release; migrations are additive,
     # so an older release (a rollback, a rolling update) keeps working on the newer schema.
+    # Except: an API older than 0003 cannot write replays or events (their namespace is
+    # required); its validator keeps working.
     for migration in migrations:
         checksum = applied.get(migration.version)
         if checksum is not None and checksum != migration.checksum:

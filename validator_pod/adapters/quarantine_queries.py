@@ -2,7 +2,9 @@
 and retention.
 
 Every value reaches PostgreSQL as a bind parameter: `_Where` appends fixed SQL fragments with
-numbered placeholders and collects the values beside them. Every query is scoped to one pipeline.
+numbered placeholders and collects the values beside them. Every query is scoped to one pipeline:
+its namespace and its name (two pipelines of one name in different namespaces may share the
+database).
 Failures leave this module as `MetadataDbError` (through `metadata_db.translated_errors`).
 """
 
@@ -148,6 +150,7 @@ class Replay:
     """A row of `replays`: a bulk replay's request, state and progress."""
 
     id: UUID
+    namespace: str
     pipeline: str
     filter: dict[str, Any]
     dry_run: bool
@@ -200,21 +203,33 @@ class _Where:
     def add(self, clause: str) -> None:
         self.clauses.append(clause)
 
+    def add_replayable(self) -> None:
+        """Only records that may be replayed or discarded now: in a replayable state and
+        unclaimed."""
+        self.add(f"status = ANY({self.bind(list(REPLAYABLE_STATUSES))}::text[])")
+        self.add("replay_attempt IS NULL")
+
     @property
     def sql(self) -> str:
         return " AND ".join(self.clauses) if self.clauses else "TRUE"
 
 
+def _scope_where(namespace: str, pipeline: str) -> _Where:
+    where = _Where()
+    where.add(f"namespace = {where.bind(namespace)}")
+    where.add(f"pipeline = {where.bind(pipeline)}")
+    return where
+
+
 def _record_where(
-    pipeline: str,
+    scope: tuple[str, str],
     record_filter: RecordFilter,
     *,
     as_of: datetime | None = None,
     after: Keyset | None = None,
     replayable_only: bool = False,
 ) -> _Where:
-    where = _Where()
-    where.add(f"pipeline = {where.bind(pipeline)}")
+    where = _scope_where(*scope)
     f = record_filter
     if f.source_topic is not None:
         where.add(f"source_topic = {where.bind(f.source_topic)}")
@@ -241,8 +256,7 @@ def _record_where(
     if after is not None:
         where.add(f"(created_at, id) > ({where.bind(after[0])}, {where.bind(after[1])}::uuid)")
     if replayable_only:
-        where.add(f"status = ANY({where.bind(list(REPLAYABLE_STATUSES))}::text[])")
-        where.add("replay_attempt IS NULL")
+        where.add_replayable()
     return where
 
 
@@ -296,6 +310,7 @@ def _replay_from_row(row: asyncpg.Record) -> Replay:
     cursor = _json(row["cursor"])
     return Replay(
         id=row["id"],
+        namespace=row["namespace"],
         pipeline=row["pipeline"],
         filter=_json(row["filter"]),
         dry_run=row["dry_run"],
@@ -324,14 +339,23 @@ def _keyset_json(keyset: Keyset | None) -> str | None:
 class QuarantineQueries:
     """The API's queries over one pipeline's quarantine tables, through an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, pipeline: str) -> None:
-        """Query the records of `pipeline` through `pool` (see `MetadataDb.pool`)."""
+    def __init__(self, pool: asyncpg.Pool, *, namespace: str, pipeline: str) -> None:
+        """Query the records of the pipeline `namespace`/`pipeline` through `pool` (see
+        `MetadataDb.pool`)."""
         self._pool = pool
+        self._namespace = namespace
         self._pipeline = pipeline
+        # The first two parameters of every fixed query: `namespace = $1 AND pipeline = $2`.
+        self._scope = (namespace, pipeline)
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of the pipeline every query is scoped to."""
+        return self._namespace
 
     @property
     def pipeline(self) -> str:
-        """The pipeline every query is scoped to."""
+        """The name of the pipeline every query is scoped to."""
         return self._pipeline
 
     # -- listing -------------------------------------------------------------------------------
@@ -358,12 +382,12 @@ class QuarantineQueries:
             if as_of is None:
                 as_of = await conn.fetchval("SELECT statement_timestamp()")
             assert as_of is not None
-            counting = _record_where(self._pipeline, record_filter, as_of=as_of)
+            counting = _record_where(self._scope, record_filter, as_of=as_of)
             total = await conn.fetchval(
                 f"SELECT count(*) FROM quarantine_records WHERE {counting.sql}",  # noqa: S608
                 *counting.params,
             )
-            paging = _record_where(self._pipeline, record_filter, as_of=as_of, after=after)
+            paging = _record_where(self._scope, record_filter, as_of=as_of, after=after)
             rows = await conn.fetch(
                 f"SELECT * FROM quarantine_records WHERE {paging.sql} "  # noqa: S608
                 f"ORDER BY created_at, id LIMIT {paging.bind(limit)}",
@@ -375,7 +399,7 @@ class QuarantineQueries:
         self, record_filter: RecordFilter, *, as_of: datetime | None = None
     ) -> int:
         """How many records match the filter (all of them, not a page)."""
-        where = _record_where(self._pipeline, record_filter, as_of=as_of)
+        where = _record_where(self._scope, record_filter, as_of=as_of)
         async with translated_errors("count quarantine records"), self._pool.acquire() as conn:
             total = await conn.fetchval(
                 f"SELECT count(*) FROM quarantine_records WHERE {where.sql}",  # noqa: S608
@@ -387,8 +411,9 @@ class QuarantineQueries:
         """One record of this pipeline, or None."""
         async with translated_errors("fetch quarantine record"), self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT * FROM quarantine_records WHERE pipeline = $1 AND id = $2",
-                self._pipeline,
+                "SELECT * FROM quarantine_records "
+                "WHERE namespace = $1 AND pipeline = $2 AND id = $3",
+                *self._scope,
                 record_id,
             )
         return None if row is None else stored_record_from_row(row)
@@ -398,9 +423,10 @@ class QuarantineQueries:
         async with translated_errors("fetch record events"), self._pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT * FROM (SELECT * FROM quarantine_events "
-                "WHERE pipeline = $1 AND record_id = $2 ORDER BY id DESC LIMIT $3) AS latest "
+                "WHERE namespace = $1 AND pipeline = $2 AND record_id = $3 "
+                "ORDER BY id DESC LIMIT $4) AS latest "
                 "ORDER BY id",
-                self._pipeline,
+                *self._scope,
                 record_id,
                 limit,
             )
@@ -411,7 +437,7 @@ class QuarantineQueries:
     ) -> list[StoredRecord]:
         """The next unclaimed, replayable records of a bulk replay, in the stable order."""
         where = _record_where(
-            self._pipeline, record_filter, as_of=as_of, after=after, replayable_only=True
+            self._scope, record_filter, as_of=as_of, after=after, replayable_only=True
         )
         async with translated_errors("fetch replay chunk"), self._pool.acquire() as conn:
             rows = await conn.fetch(
@@ -423,7 +449,7 @@ class QuarantineQueries:
 
     async def count_replayable(self, record_filter: RecordFilter, *, as_of: datetime) -> int:
         """How many unclaimed, replayable records match the filter up to `as_of`."""
-        where = _record_where(self._pipeline, record_filter, as_of=as_of, replayable_only=True)
+        where = _record_where(self._scope, record_filter, as_of=as_of, replayable_only=True)
         async with translated_errors("count replayable records"), self._pool.acquire() as conn:
             total = await conn.fetchval(
                 f"SELECT count(*) FROM quarantine_records WHERE {where.sql}",  # noqa: S608
@@ -433,23 +459,26 @@ class QuarantineQueries:
 
     # -- replay claims ---------------------------------------------------------------------------
 
+    def _records_where(self, record_ids: Sequence[UUID]) -> _Where:
+        """This pipeline's records among `record_ids`."""
+        where = _scope_where(*self._scope)
+        where.add(f"id = ANY({where.bind(list(record_ids))}::uuid[])")
+        return where
+
     async def claim(self, record_ids: Sequence[UUID], claim: ReplayClaim) -> list[UUID]:
         """Claim the records among `record_ids` that are replayable and unclaimed; return the ids
         claimed. The row-level update serialises with discards and other claims: of two racing
         requests exactly one sees the record unclaimed."""
+        where = self._records_where(record_ids)
+        where.add_replayable()
         async with translated_errors("claim records for replay"), self._pool.acquire() as conn:
             rows = await conn.fetch(
-                "UPDATE quarantine_records "
-                "SET replay_attempt = $3, replay_claimed_at = clock_timestamp(), "
-                "    replay_claim = $4::jsonb "
-                "WHERE pipeline = $1 AND id = ANY($2::uuid[]) "
-                "  AND status = ANY($5::text[]) AND replay_attempt IS NULL "
-                "RETURNING id",
-                self._pipeline,
-                list(record_ids),
-                claim.attempt,
-                claim.to_json(),
-                list(REPLAYABLE_STATUSES),
+                "UPDATE quarantine_records "  # noqa: S608
+                f"SET replay_attempt = {where.bind(claim.attempt)}, "
+                "    replay_claimed_at = clock_timestamp(), "
+                f"    replay_claim = {where.bind(claim.to_json())}::jsonb "
+                f"WHERE {where.sql} RETURNING id",
+                *where.params,
             )
         return [row["id"] for row in rows]
 
@@ -474,17 +503,7 @@ class QuarantineQueries:
             self._pool.acquire() as conn,
             conn.transaction(),
         ):
-            rows = await conn.fetch(
-                "UPDATE quarantine_records "
-                "SET status = 'replayed', replay_count = replay_count + 1, "
-                "    replay_attempt = NULL, replay_claimed_at = NULL, replay_claim = NULL "
-                "WHERE pipeline = $1 AND id = ANY($2::uuid[]) AND replay_attempt = $3 "
-                "RETURNING id",
-                self._pipeline,
-                list(record_ids),
-                attempt,
-            )
-            marked = [row["id"] for row in rows]
+            marked = await self._clear_claims(conn, attempt, record_ids, replayed=True)
             events = [NewEvent(record_id, result) for record_id in marked]
             await self._append_events(
                 conn, [*events, *more_events], actor=actor, action=action, replay_id=replay_id
@@ -496,15 +515,23 @@ class QuarantineQueries:
     async def release(self, attempt: UUID, record_ids: Sequence[UUID]) -> list[UUID]:
         """Drop the claims of `attempt` on `record_ids` (the records were not produced)."""
         async with translated_errors("release replay claims"), self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "UPDATE quarantine_records "
-                "SET replay_attempt = NULL, replay_claimed_at = NULL, replay_claim = NULL "
-                "WHERE pipeline = $1 AND id = ANY($2::uuid[]) AND replay_attempt = $3 "
-                "RETURNING id",
-                self._pipeline,
-                list(record_ids),
-                attempt,
-            )
+            return await self._clear_claims(conn, attempt, record_ids, replayed=False)
+
+    async def _clear_claims(
+        self, conn: Connection, attempt: UUID, record_ids: Sequence[UUID], *, replayed: bool
+    ) -> list[UUID]:
+        """Clear the claims of `attempt` on `record_ids`, marking the records replayed
+        (replay_count + 1) when `replayed`; return the ids cleared (a claim settled by someone
+        else in the meantime is left alone)."""
+        where = self._records_where(record_ids)
+        where.add(f"replay_attempt = {where.bind(attempt)}")
+        marking = "status = 'replayed', replay_count = replay_count + 1, " if replayed else ""
+        rows = await conn.fetch(
+            f"UPDATE quarantine_records SET {marking}"  # noqa: S608
+            "replay_attempt = NULL, replay_claimed_at = NULL, replay_claim = NULL "
+            f"WHERE {where.sql} RETURNING id",
+            *where.params,
+        )
         return [row["id"] for row in rows]
 
     async def stale_claims(
@@ -512,8 +539,7 @@ class QuarantineQueries:
     ) -> list[ClaimedRecord]:
         """Claims older than `claimed_before` (their owner is gone or past its produce timeout),
         optionally only those of one bulk replay."""
-        where = _Where()
-        where.add(f"pipeline = {where.bind(self._pipeline)}")
+        where = _scope_where(*self._scope)
         where.add("replay_attempt IS NOT NULL")
         where.add(f"replay_claimed_at < {where.bind(claimed_before)}")
         if replay_id is not None:
@@ -538,9 +564,9 @@ class QuarantineQueries:
         """How many records a bulk replay holds claims on."""
         async with translated_errors("count replay claims"), self._pool.acquire() as conn:
             count = await conn.fetchval(
-                "SELECT count(*) FROM quarantine_records WHERE pipeline = $1 "
-                "AND replay_attempt IS NOT NULL AND replay_claim->>'replay_id' = $2::text",
-                self._pipeline,
+                "SELECT count(*) FROM quarantine_records WHERE namespace = $1 AND pipeline = $2 "
+                "AND replay_attempt IS NOT NULL AND replay_claim->>'replay_id' = $3::text",
+                *self._scope,
                 str(replay_id),
             )
         return int(count)
@@ -573,10 +599,11 @@ class QuarantineQueries:
         if not events:
             return
         await conn.execute(
-            "INSERT INTO quarantine_events (pipeline, record_id, replay_id, actor, action, result) "
-            "SELECT $1, e.record_id, $2, $3, $4, e.result "
-            "FROM unnest($5::uuid[], $6::jsonb[]) AS e(record_id, result)",
-            self._pipeline,
+            "INSERT INTO quarantine_events "
+            "(namespace, pipeline, record_id, replay_id, actor, action, result) "
+            "SELECT $1, $2, e.record_id, $3, $4, $5, e.result "
+            "FROM unnest($6::uuid[], $7::jsonb[]) AS e(record_id, result)",
+            *self._scope,
             replay_id,
             actor,
             action,
@@ -586,31 +613,12 @@ class QuarantineQueries:
 
     # -- discards -------------------------------------------------------------------------------
 
-    async def discard(
-        self, record_id: UUID, *, actor: str, result: Mapping[str, Any]
-    ) -> StoredRecord | None:
-        """Discard one replayable, unclaimed record and append its event; None when the record
+    async def discard(self, record_id: UUID, *, actor: str, result: Mapping[str, Any]) -> bool:
+        """Discard one replayable, unclaimed record and append its event; False when the record
         is not in such a state (the caller tells missing from settled)."""
-        async with (
-            translated_errors("discard record"),
-            self._pool.acquire() as conn,
-            conn.transaction(),
-        ):
-            row = await conn.fetchrow(
-                "UPDATE quarantine_records SET status = 'discarded' "
-                "WHERE pipeline = $1 AND id = $2 AND status = ANY($3::text[]) "
-                "  AND replay_attempt IS NULL "
-                "RETURNING *",
-                self._pipeline,
-                record_id,
-                list(REPLAYABLE_STATUSES),
-            )
-            if row is None:
-                return None
-            await self._append_events(
-                conn, [NewEvent(record_id, result)], actor=actor, action="discard", replay_id=None
-            )
-        return stored_record_from_row(row)
+        where = self._records_where([record_id])
+        where.add_replayable()
+        return await self._discard(where, actor=actor, result=result) == 1
 
     async def discard_matching(
         self,
@@ -621,22 +629,22 @@ class QuarantineQueries:
         result: Mapping[str, Any],
     ) -> int:
         """Discard every replayable, unclaimed record matching the filter up to `as_of`, with
-        one event each, in one statement; return how many were discarded."""
-        where = _record_where(self._pipeline, record_filter, as_of=as_of, replayable_only=True)
-        pipeline = where.bind(self._pipeline)
+        one event each; return how many were discarded."""
+        where = _record_where(self._scope, record_filter, as_of=as_of, replayable_only=True)
+        return await self._discard(where, actor=actor, result=result)
+
+    async def _discard(self, where: _Where, *, actor: str, result: Mapping[str, Any]) -> int:
+        """Discard the records `where` selects, with one event each, in one statement."""
         actor_param = where.bind(actor)
         result_param = where.bind(orjson.dumps(dict(result)).decode())
-        async with (
-            translated_errors("discard records"),
-            self._pool.acquire() as conn,
-            conn.transaction(),
-        ):
+        async with translated_errors("discard records"), self._pool.acquire() as conn:
             status = await conn.execute(
                 "WITH discarded AS ("  # noqa: S608
                 f"  UPDATE quarantine_records SET status = 'discarded' WHERE {where.sql} "
-                "  RETURNING id) "
-                "INSERT INTO quarantine_events (pipeline, record_id, actor, action, result) "
-                f"SELECT {pipeline}, id, {actor_param}, 'discard', {result_param}::jsonb "
+                "  RETURNING namespace, pipeline, id) "
+                "INSERT INTO quarantine_events "
+                "(namespace, pipeline, record_id, actor, action, result) "
+                f"SELECT namespace, pipeline, id, {actor_param}, 'discard', {result_param}::jsonb "
                 "FROM discarded",
                 *where.params,
             )
@@ -663,10 +671,11 @@ class QuarantineQueries:
             conn.transaction(),
         ):
             row = await conn.fetchrow(
-                "INSERT INTO replays (id, pipeline, filter, dry_run, rate_limit, schema_version, "
-                "created_by) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7) RETURNING *",
+                "INSERT INTO replays (id, namespace, pipeline, filter, dry_run, rate_limit, "
+                "schema_version, created_by) VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8) "
+                "RETURNING *",
                 replay_id,
-                self._pipeline,
+                *self._scope,
                 orjson.dumps(dict(filter_document)).decode(),
                 dry_run,
                 rate_limit,
@@ -675,7 +684,7 @@ class QuarantineQueries:
             )
             assert row is not None
             where = _record_where(
-                self._pipeline, record_filter, as_of=row["created_at"], replayable_only=True
+                self._scope, record_filter, as_of=row["created_at"], replayable_only=True
             )
             total = await conn.fetchval(
                 f"SELECT count(*) FROM quarantine_records WHERE {where.sql}",  # noqa: S608
@@ -693,7 +702,9 @@ class QuarantineQueries:
         """One replay of this pipeline, or None."""
         async with translated_errors("fetch replay"), self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT * FROM replays WHERE pipeline = $1 AND id = $2", self._pipeline, replay_id
+                "SELECT * FROM replays WHERE namespace = $1 AND pipeline = $2 AND id = $3",
+                *self._scope,
+                replay_id,
             )
         return None if row is None else _replay_from_row(row)
 
@@ -701,9 +712,9 @@ class QuarantineQueries:
         """The latest replays, newest first."""
         async with translated_errors("list replays"), self._pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT * FROM replays WHERE pipeline = $1 ORDER BY created_at DESC, id DESC "
-                "LIMIT $2",
-                self._pipeline,
+                "SELECT * FROM replays WHERE namespace = $1 AND pipeline = $2 "
+                "ORDER BY created_at DESC, id DESC LIMIT $3",
+                *self._scope,
                 limit,
             )
         return [_replay_from_row(row) for row in rows]
@@ -712,9 +723,10 @@ class QuarantineQueries:
         """Replays still to run or resume (pending or running), oldest first."""
         async with translated_errors("list active replays"), self._pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT id FROM replays WHERE pipeline = $1 AND state = ANY($2::text[]) "
+                "SELECT id FROM replays "
+                "WHERE namespace = $1 AND pipeline = $2 AND state = ANY($3::text[]) "
                 "ORDER BY created_at, id",
-                self._pipeline,
+                *self._scope,
                 list(REPLAY_STATES_ACTIVE),
             )
         return [row["id"] for row in rows]
@@ -726,8 +738,9 @@ class QuarantineQueries:
             row = await conn.fetchrow(
                 "UPDATE replays SET state = 'running', "
                 "started_at = coalesce(started_at, now()), error = NULL "
-                "WHERE pipeline = $1 AND id = $2 AND state = ANY($3::text[]) RETURNING *",
-                self._pipeline,
+                "WHERE namespace = $1 AND pipeline = $2 AND id = $3 AND state = ANY($4::text[]) "
+                "RETURNING *",
+                *self._scope,
                 replay_id,
                 list(REPLAY_STATES_ACTIVE),
             )
@@ -748,9 +761,9 @@ class QuarantineQueries:
         cursor: Keyset | None,
     ) -> None:
         await conn.execute(
-            "UPDATE replays SET counts = $3::jsonb, cursor = $4::jsonb "
-            "WHERE pipeline = $1 AND id = $2",
-            self._pipeline,
+            "UPDATE replays SET counts = $4::jsonb, cursor = $5::jsonb "
+            "WHERE namespace = $1 AND pipeline = $2 AND id = $3",
+            *self._scope,
             replay_id,
             orjson.dumps(dict(counts)).decode(),
             _keyset_json(cursor),
@@ -760,8 +773,8 @@ class QuarantineQueries:
         """Record the last (retried) failure of a running replay."""
         async with translated_errors("note replay error"), self._pool.acquire() as conn:
             await conn.execute(
-                "UPDATE replays SET error = $3 WHERE pipeline = $1 AND id = $2",
-                self._pipeline,
+                "UPDATE replays SET error = $4 WHERE namespace = $1 AND pipeline = $2 AND id = $3",
+                *self._scope,
                 replay_id,
                 error,
             )
@@ -772,9 +785,10 @@ class QuarantineQueries:
         """Move an active replay to a final state; None when it was not active."""
         async with translated_errors("finish replay"), self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                "UPDATE replays SET state = $3, error = $4, finished_at = now() "
-                "WHERE pipeline = $1 AND id = $2 AND state = ANY($5::text[]) RETURNING *",
-                self._pipeline,
+                "UPDATE replays SET state = $4, error = $5, finished_at = now() "
+                "WHERE namespace = $1 AND pipeline = $2 AND id = $3 AND state = ANY($6::text[]) "
+                "RETURNING *",
+                *self._scope,
                 replay_id,
                 state,
                 error,
@@ -788,7 +802,7 @@ class QuarantineQueries:
         """Counts by status (all records), and by error type, field path and schema version
         (records in `statuses`); the oldest quarantined record; records created in the last hour.
         One repeatable-read snapshot, so the numbers agree."""
-        pipeline = self._pipeline
+        scope = self._scope
         wanted = list(statuses)
         async with (
             translated_errors("quarantine stats"),
@@ -797,40 +811,41 @@ class QuarantineQueries:
         ):
             now = await conn.fetchval("SELECT statement_timestamp()")
             by_status = await conn.fetch(
-                "SELECT status, count(*) AS n FROM quarantine_records WHERE pipeline = $1 "
+                "SELECT status, count(*) AS n FROM quarantine_records "
+                "WHERE namespace = $1 AND pipeline = $2 "
                 "GROUP BY status ORDER BY status",
-                pipeline,
+                *scope,
             )
             by_error_type = await conn.fetch(
                 "SELECT error_type, count(*) AS n FROM quarantine_records "
-                "WHERE pipeline = $1 AND status = ANY($2::text[]) "
+                "WHERE namespace = $1 AND pipeline = $2 AND status = ANY($3::text[]) "
                 "GROUP BY error_type ORDER BY n DESC, error_type",
-                pipeline,
+                *scope,
                 wanted,
             )
             by_field_path = await conn.fetch(
                 "SELECT e.error->>'path' AS path, count(DISTINCT r.id) AS n "
                 "FROM quarantine_records r "
                 "CROSS JOIN LATERAL jsonb_array_elements(r.errors) AS e(error) "
-                "WHERE r.pipeline = $1 AND r.status = ANY($2::text[]) "
-                "GROUP BY 1 ORDER BY n DESC, path LIMIT $3",
-                pipeline,
+                "WHERE r.namespace = $1 AND r.pipeline = $2 AND r.status = ANY($3::text[]) "
+                "GROUP BY 1 ORDER BY n DESC, path LIMIT $4",
+                *scope,
                 wanted,
                 field_path_limit,
             )
             by_schema_version = await conn.fetch(
                 "SELECT schema_name, schema_version, count(*) AS n FROM quarantine_records "
-                "WHERE pipeline = $1 AND status = ANY($2::text[]) "
+                "WHERE namespace = $1 AND pipeline = $2 AND status = ANY($3::text[]) "
                 "GROUP BY schema_name, schema_version "
                 "ORDER BY n DESC, schema_name NULLS LAST, schema_version NULLS LAST",
-                pipeline,
+                *scope,
                 wanted,
             )
             oldest = await self._oldest_quarantined(conn)
             last_hour = await conn.fetchval(
-                "SELECT count(*) FROM quarantine_records "
-                "WHERE pipeline = $1 AND created_at > statement_timestamp() - interval '1 hour'",
-                pipeline,
+                "SELECT count(*) FROM quarantine_records WHERE namespace = $1 AND pipeline = $2 "
+                "AND created_at > statement_timestamp() - interval '1 hour'",
+                *scope,
             )
         status_counts = [Counted((row["status"],), row["n"]) for row in by_status]
         return Stats(
@@ -858,8 +873,8 @@ class QuarantineQueries:
     async def _oldest_quarantined(self, conn: Connection) -> datetime | None:
         oldest: datetime | None = await conn.fetchval(
             "SELECT min(created_at) FROM quarantine_records "
-            "WHERE pipeline = $1 AND status = 'quarantined'",
-            self._pipeline,
+            "WHERE namespace = $1 AND pipeline = $2 AND status = 'quarantined'",
+            *self._scope,
         )
         return oldest
 
@@ -875,9 +890,9 @@ class QuarantineQueries:
         """How many unclaimed records were created before `older_than`."""
         async with translated_errors("count expired records"), self._pool.acquire() as conn:
             count = await conn.fetchval(
-                "SELECT count(*) FROM quarantine_records "
-                "WHERE pipeline = $1 AND created_at < $2 AND replay_attempt IS NULL",
-                self._pipeline,
+                "SELECT count(*) FROM quarantine_records WHERE namespace = $1 AND pipeline = $2 "
+                "AND created_at < $3 AND replay_attempt IS NULL",
+                *self._scope,
                 older_than,
             )
         return int(count)
@@ -893,11 +908,12 @@ class QuarantineQueries:
             rows = await conn.fetch(
                 "WITH doomed AS ("
                 "  SELECT id FROM quarantine_records "
-                "  WHERE pipeline = $1 AND created_at < $2 AND replay_attempt IS NULL "
-                "  ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) "
+                "  WHERE namespace = $1 AND pipeline = $2 AND created_at < $3 "
+                "    AND replay_attempt IS NULL "
+                "  ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
                 "DELETE FROM quarantine_records r USING doomed WHERE r.id = doomed.id "
                 "RETURNING r.storage_uri",
-                self._pipeline,
+                *self._scope,
                 older_than,
                 limit,
             )

@@ -171,7 +171,7 @@ class BatchPlanner:
                             record.headers,
                             fixes=outcome.fixes,
                             record_id=quarantine_record_id(
-                                self._pipeline, topic, partition, record.offset
+                                self._namespace, self._pipeline, topic, partition, record.offset
                             ),
                         ),
                         record.timestamp,
@@ -206,7 +206,9 @@ class BatchPlanner:
         dead_letters = plan.dead_letters.setdefault(topic, [])
         for entry, (byte_offset, byte_length) in zip(held, segment.slices, strict=True):
             record, verdict, schema_ref = entry.record, entry.verdict, entry.schema_ref
-            record_id = quarantine_record_id(self._pipeline, topic, partition, record.offset)
+            record_id = quarantine_record_id(
+                self._namespace, self._pipeline, topic, partition, record.offset
+            )
             encoded_errors = errors_json(verdict.errors)
             plan.rows.append(
                 QuarantineRow(

@@ -89,9 +89,16 @@ _DEAD_LETTER_NAMES: Final = frozenset(
 _REMEDIATED_NAMES: Final = frozenset({names.DQ_REMEDIATED, names.DQ_ID})
 
 
-def quarantine_record_id(pipeline: str, topic: str, partition: int, offset: int) -> uuid.UUID:
-    """The id of the quarantine record for one source offset: the same on every retry."""
-    return uuid.uuid5(QUARANTINE_ID_NAMESPACE, f"{pipeline}/{topic}/{partition}/{offset}")
+def quarantine_record_id(
+    namespace: str, pipeline: str, topic: str, partition: int, offset: int
+) -> uuid.UUID:
+    """The id of the quarantine record of one pipeline (namespace and name) for one source
+    offset: the same on every retry. Records stored before the namespace was part of it keep
+    their ids (uuid5 of `pipeline/topic/partition/offset`); Kubernetes and Kafka topic names
+    cannot contain a `/`, so the two forms never meet."""
+    return uuid.uuid5(
+        QUARANTINE_ID_NAMESPACE, f"{namespace}/{pipeline}/{topic}/{partition}/{offset}"
+    )
 
 
 def segment_key(

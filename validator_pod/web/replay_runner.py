@@ -65,7 +65,11 @@ class ReplayRun:
         replay = await self._queries.start_replay(self._id)
         if replay is None:
             return
-        extra = {"replay_id": str(self._id), "pipeline": replay.pipeline}
+        extra = {
+            "replay_id": str(self._id),
+            "namespace": replay.namespace,
+            "pipeline": replay.pipeline,
+        }
         logger.info("replay running", extra={**extra, "dry_run": replay.dry_run})
         backoff = Backoff(initial=0.5, maximum=30.0)
         try:
@@ -201,7 +205,7 @@ class ReplaySupervisor:
         replayer: Replayer,
         settings: ApiSettings,
     ) -> None:
-        """Supervise the replays of `queries.pipeline`."""
+        """Supervise the replays of the pipeline of `queries`."""
         self._queries = queries
         self._replayer = replayer
         self._settings = settings

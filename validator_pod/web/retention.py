@@ -2,10 +2,10 @@
 segments from S3 once no row points into them any more.
 
 Runs periodically in the API process and on demand (admin endpoint). A session advisory lock per
-pipeline keeps replicas from purging at the same time. Claimed records (a replay in flight) are
-left for the next run. A crash between deleting rows and deleting their segments leaves those
-segments behind; a bucket lifecycle rule that expires objects some time after the retention is
-the backstop for that.
+pipeline (namespace and name) keeps replicas from purging at the same time. Claimed records (a
+replay in flight) are left for the next run. A crash between deleting rows and deleting their
+segments leaves those segments behind; a bucket lifecycle rule that expires objects some time
+after the retention is the backstop for that.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class RetentionPurger:
         older_than = now - self._catalog.config().retention
         if dry_run:
             return Purged(older_than, await self._queries.count_expired(older_than), 0)
-        lock = advisory_key(f"retention/{self._queries.pipeline}")
+        lock = advisory_key(f"retention/{self._queries.namespace}/{self._queries.pipeline}")
         async with self._queries.advisory_lock(lock) as locked:
             if not locked:
                 return Purged(older_than, 0, 0)
@@ -98,7 +98,11 @@ class RetentionPurger:
                 "retention purge: %d records, %d segments",
                 deleted,
                 removed,
-                extra={"pipeline": self._queries.pipeline, "older_than": older_than.isoformat()},
+                extra={
+                    "namespace": self._queries.namespace,
+                    "pipeline": self._queries.pipeline,
+                    "older_than": older_than.isoformat(),
+                },
             )
         self._metrics.count_purged(deleted)
         return Purged(older_than, deleted, removed)

@@ -79,7 +79,7 @@ class ApiServices:
             secure=storage.secure,
             region=storage.region,
         )
-        queries = QuarantineQueries(db.pool, config.name)
+        queries = QuarantineQueries(db.pool, namespace=config.namespace, pipeline=config.name)
         kafka = KafkaClients(
             settings.kafka_connection(config.kafka.bootstrap_servers),
             client_id=f"dataquarantine-api-{config.namespace}-{config.name}",

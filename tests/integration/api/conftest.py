@@ -64,12 +64,14 @@ def make_pipeline(
 ) -> PipelineFactory:
     """Creates the topics and config directory of a pipeline named after the test."""
 
-    async def make(*, partitions: int = 1, name: str | None = None) -> ApiPipeline:
+    async def make(
+        *, partitions: int = 1, name: str | None = None, namespace: str = "tests"
+    ) -> ApiPipeline:
         base = name or unique_name
         pipeline = ApiPipeline(
             stack=stack_env,
             name=base,
-            namespace="tests",
+            namespace=namespace,
             source=f"{base}.raw",
             valid=f"{base}.valid",
             quarantine=f"{base}.dlq",

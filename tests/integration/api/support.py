@@ -151,11 +151,11 @@ class ValidatorRun:
 
 
 async def wait_for_rows(pipeline: ApiPipeline, expected: int, tail: Any = None) -> None:
-    """Wait until the pipeline has `expected` quarantine rows."""
+    """Wait until the pipeline (its namespace and name) has `expected` quarantine rows."""
     deadline = time.monotonic() + 60
     count = 0
     while time.monotonic() < deadline:
-        count = await count_rows(pipeline.dsn, pipeline.name)
+        count = await count_rows(pipeline.dsn, pipeline.namespace, pipeline.name)
         if count >= expected:
             return
         await asyncio.sleep(0.2)
@@ -163,12 +163,16 @@ async def wait_for_rows(pipeline: ApiPipeline, expected: int, tail: Any = None) 
     raise AssertionError(f"{count} quarantine rows after 60 s, want {expected}\n{log}")
 
 
-async def count_rows(dsn: str, pipeline: str, where: str = "TRUE", *args: Any) -> int:
-    """How many rows of the pipeline match `where`."""
+async def count_rows(
+    dsn: str, namespace: str, pipeline: str, where: str = "TRUE", *args: Any
+) -> int:
+    """How many rows of the pipeline `namespace`/`pipeline` match `where`."""
     conn = await asyncpg.connect(dsn)
     try:
         count: int = await conn.fetchval(
-            f"SELECT count(*) FROM quarantine_records WHERE pipeline = $1 AND {where}",
+            "SELECT count(*) FROM quarantine_records "
+            f"WHERE namespace = $1 AND pipeline = $2 AND {where}",
+            namespace,
             pipeline,
             *args,
         )

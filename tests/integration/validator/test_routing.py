@@ -54,7 +54,10 @@ async def test_valid_and_invalid_records_land_with_exact_headers_rows_and_segmen
     rows = await quarantine_rows(stack_env.postgres_dsn, pipeline.name)
     assert [row["kafka_offset"] for row in rows] == [1, 3, 4]
     segment_prefix = f"s3://{pipeline.bucket}/tests/{pipeline.name}/{pipeline.source}/0/"
-    ids = [uuid.uuid5(_ID_NAMESPACE, f"{pipeline.name}/{pipeline.source}/0/{o}") for o in (1, 3, 4)]
+    ids = [
+        uuid.uuid5(_ID_NAMESPACE, f"{pipeline.namespace}/{pipeline.name}/{pipeline.source}/0/{o}")
+        for o in (1, 3, 4)
+    ]
     amount_error = {
         "path": "/amount",
         "keyword": "minimum",

@@ -70,7 +70,7 @@ def test_rows_point_into_the_segments_and_carry_the_reason(planner: BatchPlanner
     plan = planner.plan(mixed_batch())
     first = plan.rows[0]
     assert first._asdict() | {"errors_json": orjson.loads(first.errors_json)} == {
-        "id": quarantine_record_id("orders", RAW, 0, 11),
+        "id": quarantine_record_id("shop", "orders", RAW, 0, 11),
         "pipeline": "orders",
         "namespace": "shop",
         "source_topic": RAW,
@@ -160,7 +160,7 @@ def test_remediated_records_go_to_the_valid_topic_and_their_originals_are_kept(
     headers = dict(forwarded.headers)
     assert headers["h"] == b"v"
     assert orjson.loads(headers[names.DQ_REMEDIATED])
-    assert headers[names.DQ_ID] == str(quarantine_record_id("orders", RAW, 0, 4)).encode()
+    assert headers[names.DQ_ID] == str(quarantine_record_id("shop", "orders", RAW, 0, 4)).encode()
     (row,) = plan.rows
     assert (row.status, row.error_type, row.kafka_offset) == ("remediated", "schema_violation", 4)
     assert plan.segments[0].data == original

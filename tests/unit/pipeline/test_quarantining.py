@@ -28,11 +28,20 @@ AMOUNT = FieldError(
 )
 
 
-def test_the_record_id_is_the_uuid5_of_pipeline_topic_partition_and_offset() -> None:
-    assert quarantine_record_id("p", "t", 1, 42) == uuid.uuid5(QUARANTINE_ID_NAMESPACE, "p/t/1/42")
-    assert quarantine_record_id("p", "t", 1, 42) == quarantine_record_id("p", "t", 1, 42)
-    assert (
-        len({quarantine_record_id("p", "t", part, off) for part in (0, 1) for off in (0, 1)}) == 4
+def test_the_record_id_is_the_uuid5_of_namespace_pipeline_topic_partition_and_offset() -> None:
+    assert quarantine_record_id("shop", "p", "t", 1, 42) == uuid.uuid5(
+        QUARANTINE_ID_NAMESPACE, "shop/p/t/1/42"
+    )
+    assert quarantine_record_id("shop", "p", "t", 1, 42) == quarantine_record_id(
+        "shop", "p", "t", 1, 42
+    )
+    ids = {quarantine_record_id("shop", "p", "t", part, off) for part in (0, 1) for off in (0, 1)}
+    assert len(ids) == 4
+
+
+def test_pipelines_of_one_name_in_two_namespaces_get_different_record_ids() -> None:
+    assert quarantine_record_id("shop", "p", "t", 1, 42) != quarantine_record_id(
+        "lab", "p", "t", 1, 42
     )
 
 

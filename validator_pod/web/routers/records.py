@@ -80,10 +80,25 @@ def event_of(event: Event) -> EventOut:
     )
 
 
-async def _record(services: Services, record_id: UUID) -> StoredRecord:
+async def _record(services: Services, record_id: UUID, *, replayable: bool = False) -> StoredRecord:
+    """The pipeline's record, or 404 `record_not_found` (also for another pipeline's record);
+    when `replayable`, 409 unless it may be replayed or discarded now."""
     stored = await services.queries.fetch_record(record_id)
     if stored is None:
         raise ApiError(404, "record_not_found", f"no quarantined record {record_id}")
+    if not replayable:
+        return stored
+    record = stored.record
+    if record.status.value not in REPLAYABLE_STATUSES:
+        raise ApiError(
+            409,
+            "record_not_replayable",
+            f"the record is {record.status.value}; only quarantined or remediated records can "
+            "be replayed or discarded",
+            {"status": record.status.value},
+        )
+    if stored.replay_attempt is not None:
+        raise ApiError(409, "replay_in_progress", "a replay of this record is in progress")
     return stored
 
 
@@ -175,10 +190,8 @@ async def reprocess_record(
     produced to the valid topic with a `dataquarantine.replayed-from` header, once, and the
     record becomes `replayed`. A dry run changes nothing."""
     options = request or ReprocessRequest()
-    stored = await _record(services, record_id)
+    stored = await _record(services, record_id, replayable=not options.dry_run)
     record = stored.record
-    if not options.dry_run:
-        _check_replayable(stored)
     value = await services.replayer.read_payload(stored)
     if value is None:
         raise ApiError(409, "payload_missing", "the record's payload is no longer in S3")
@@ -253,20 +266,6 @@ async def reprocess_record(
     )
 
 
-def _check_replayable(stored: StoredRecord) -> None:
-    record = stored.record
-    if record.status.value not in REPLAYABLE_STATUSES:
-        raise ApiError(
-            409,
-            "record_not_replayable",
-            f"the record is {record.status.value}; only quarantined or remediated records can "
-            "be replayed or discarded",
-            {"status": record.status.value},
-        )
-    if stored.replay_attempt is not None:
-        raise ApiError(409, "replay_in_progress", "a replay of this record is in progress")
-
-
 @router.post(
     "/records/{record_id}/discard",
     summary="Discard one record",
@@ -282,14 +281,13 @@ async def discard_record(
     """Mark a quarantined (or remediated) record `discarded`: it is kept for the audit trail
     until retention removes it, and never replayed."""
     options = request or DiscardRequest()
-    discarded = await services.queries.discard(
+    if not await services.queries.discard(
         record_id, actor=caller.name, result={"reason": options.reason}
-    )
-    if discarded is None:
-        _check_replayable(await _record(services, record_id))
+    ):
+        await _record(services, record_id, replayable=True)
         raise ApiError(409, "replay_in_progress", "the record changed meanwhile; try again")
     services.metrics.count_discarded(1)
-    return DiscardResult(record_id=record_id, status=discarded.record.status)
+    return DiscardResult(record_id=record_id, status=RecordStatus.DISCARDED)
 
 
 @router.post(
