@@ -253,6 +253,12 @@ class SourceConsumer:
         """Fetch from these partitions again."""
         self._consumer.resume(*partitions)
 
+    async def end_offsets(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """The partitions' end offsets, asked of the brokers now (not the last fetch's)."""
+        async with _translated_errors("end offsets"):
+            ends: dict[TopicPartition, int] = await self._consumer.end_offsets(list(partitions))
+        return ends
+
     def end_offset(self, partition: TopicPartition) -> int | None:
         """The partition's end as last seen by a fetch: the high watermark, or the last stable
         offset for a read_committed consumer; None before the first fetch."""

@@ -87,7 +87,10 @@ class LoopTuning:
     """aiokafka retries a commit forever while the coordinator is unreachable; give up and
     report after this long (the batch is retried)."""
     lag_interval: float = 1.0
-    """How often the lag of idle partitions is refreshed."""
+    """While no records arrive, how often the brokers are asked for the partitions' end offsets
+    (the lag metric, and the only way an idle loop notices that Kafka is unreachable)."""
+    probe_timeout: float = 5.0
+    """How long that request may take before Kafka is reported unreachable."""
     max_batches_in_flight: int = 4
     """At-least-once: batches whose outputs are being written at once (their commits stay in
     order). Quarantine writes take longer than planning when many records are invalid; letting
@@ -295,7 +298,7 @@ class ValidatorLoop(RebalanceHandler):
             if not batch:
                 if not await self._reap():
                     await self._rewind()
-                self._refresh_idle_lag()
+                await self._probe_while_idle()
                 continue
             fetched_at = time.perf_counter()
             plan = await self._plan(batch)
@@ -400,7 +403,9 @@ class ValidatorLoop(RebalanceHandler):
             self._retrier.failed(exc)
             await asyncio.sleep(1.0)
             return {}
-        self._readiness.clear("kafka")
+        if batch:
+            # an empty fetch proves nothing: aiokafka returns one while the brokers are down
+            self._readiness.clear("kafka")
         return batch
 
     async def _plan(self, batch: Mapping[TopicPartition, Sequence[ConsumerRecord]]) -> BatchPlan:
@@ -639,14 +644,27 @@ class ValidatorLoop(RebalanceHandler):
         if self._breaker is not None:
             self._feed_breaker(self._breaker, plan)
 
-    def _refresh_idle_lag(self) -> None:
+    async def _probe_while_idle(self) -> None:
+        """Every `lag_interval` while no records arrive, ask the brokers for the assigned
+        partitions' end offsets: the lag metric stays current, and Kafka being unreachable
+        shows on /readyz even when there is nothing to send or commit."""
         now = self._clock()
-        if now - self._lag_refreshed < self._tuning.lag_interval or self.consumer is None:
+        partitions = self.consumer.assignment()
+        if now - self._lag_refreshed < self._tuning.lag_interval or not partitions:
             return
         self._lag_refreshed = now
-        for tp, position in self._positions.items():
-            end = self.consumer.end_offset(tp)
-            if end is not None:
+        try:
+            ends = await asyncio.wait_for(
+                self.consumer.end_offsets(partitions), self._tuning.probe_timeout
+            )
+        except (KafkaClientError, TimeoutError) as exc:
+            reason = str(exc) or f"no answer within {self._tuning.probe_timeout:g}s"
+            self._readiness.set_problem(KafkaClientError.target, f"end offsets: {reason}")
+            return
+        self._readiness.clear(KafkaClientError.target)
+        for tp, end in ends.items():
+            position = self._positions.get(tp)
+            if position is not None:
                 self._metrics.set_lag(tp.topic, tp.partition, max(0, end - position))
 
     def _feed_breaker(self, breaker: InvalidRatioBreaker, plan: BatchPlan) -> None:

@@ -1,15 +1,19 @@
-"""PostgreSQL, then S3, stopped for 20 s each during a stream: the validator stops committing,
-reports not-ready, resumes by itself when they are back, and loses nothing."""
+"""PostgreSQL, then S3, then Kafka stopped for 20 s each during a stream: the validator stops
+committing, reports not-ready, resumes by itself when they are back, and loses nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
 
 from tests.integration.validator.conftest import PipelineFactory, ProcessFactory
 from tests.integration.validator.harness import (
     REPO,
+    Produced,
     ValidatorProcess,
     numbered,
     produce_slowly,
@@ -98,3 +102,78 @@ async def test_postgres_and_s3_outages_stop_commits_report_not_ready_and_lose_no
         )
     changes = [line for line in validator.log_lines() if line["message"].startswith("not ready")]
     assert len(changes) < 10, "readiness changes are logged once, not per retry"
+
+
+async def produce_through_an_outage(
+    bootstrap: str, topic: str, records: Sequence[Produced], *, per_second: float
+) -> None:
+    """Produce in chunks of a tenth of a second's worth with one producer that outlives a broker
+    outage: a chunk that fails is sent again (its ids may then appear twice; none is lost)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, request_timeout_ms=90_000
+    )
+    await producer.start()
+    try:
+        chunk = max(1, int(per_second / 10))
+        for start in range(0, len(records), chunk):
+            began = time.monotonic()
+            while True:
+                futures = [
+                    await producer.send(
+                        topic,
+                        record.value,
+                        key=record.key,
+                        headers=list(record.headers),
+                        partition=record.partition,
+                    )
+                    for record in records[start : start + chunk]
+                ]
+                results = await asyncio.gather(*futures, return_exceptions=True)
+                if not any(isinstance(result, BaseException) for result in results):
+                    break
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - began)))
+    finally:
+        await producer.stop()
+
+
+async def test_a_kafka_outage_reports_not_ready_and_the_loop_resumes_by_itself_losing_nothing(
+    make_pipeline: PipelineFactory, start_validator: ProcessFactory
+) -> None:
+    partitions = 2
+    pipeline = await make_pipeline(partitions=partitions, batching=Batching(max_records=200))
+    stack = pipeline.stack.stack
+    records = numbered(0, 12_000, partitions=partitions, invalid_every=10)
+    validator = start_validator(pipeline, "pod-k")
+    await validator.wait_ready()
+    stream = asyncio.create_task(
+        produce_through_an_outage(
+            pipeline.stack.kafka_bootstrap, pipeline.source, records, per_second=400
+        )
+    )
+    seen: list[tuple[float, int, dict[str, str]]] = []
+    watcher = asyncio.create_task(watch_readiness(validator, seen))
+    try:
+        await asyncio.sleep(3)
+        began = time.monotonic()
+        await asyncio.to_thread(stack.stop_service, "kafka")
+        try:
+            await asyncio.sleep(OUTAGE_SECONDS)
+        finally:
+            await start_service("kafka")
+        ended = time.monotonic()
+        await wait_ready_again(validator, within=90)
+        await stream
+        found = await wait_for_ids(pipeline, set(range(len(records))), within=90)
+    finally:
+        stream.cancel()
+        watcher.cancel()
+    assert validator.process.poll() is None, validator.tail()
+    assert validator.terminate() == 0
+
+    invalid = {i for i in range(len(records)) if i % 10 == 0} | {13}  # 13: ORDER_RULES
+    assert set(found.dead) == invalid
+    assert set(found.valid) == set(range(len(records))) - invalid
+    during = [(status, problems) for t, status, problems in seen if began < t < ended]
+    assert any(status == 503 and "kafka" in problems for status, problems in during), during[-3:]
+    assert seen[-1][1] == 200, seen[-1]
