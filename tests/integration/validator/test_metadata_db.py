@@ -67,8 +67,8 @@ async def fresh_dsn(stack_env: StackEnv) -> AsyncIterator[str]:
         await admin.close()
 
 
-async def test_migrations_run_once_even_when_processes_start_together(stack_env: StackEnv) -> None:
-    dbs = [await MetadataDb.connect(stack_env.postgres_dsn) for _ in range(3)]
+async def test_migrations_run_once_even_when_processes_start_together(fresh_dsn: str) -> None:
+    dbs = [await MetadataDb.connect(fresh_dsn) for _ in range(3)]
     try:
         await asyncio.gather(*(db.migrate() for db in dbs))
         assert await dbs[0].migrate() == ()
