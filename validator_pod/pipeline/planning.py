@@ -24,9 +24,9 @@ from validator_pod.metrics import (
     RESULT_VALID,
 )
 from validator_pod.pipeline.quarantining import (
+    DeadLetterHeaders,
     Segment,
     build_segment,
-    dead_letter_headers,
     errors_json,
     headers_json,
     quarantine_record_id,
@@ -102,8 +102,8 @@ class BatchPlanner:
         self._pipeline = config.name
         self._namespace = config.namespace
         self._evaluate = evaluator.evaluate
-        self._task_id = task_id
         self._bucket = bucket
+        self._dead_letter_headers = DeadLetterHeaders(pipeline=config.name, task_id=task_id)
 
     def plan(self, batch: Mapping[TopicPartition, Sequence[SourceRecord]]) -> BatchPlan:
         """The plan for records fetched from several partitions, each list in offset order."""
@@ -210,6 +210,7 @@ class BatchPlanner:
                 self._namespace, self._pipeline, topic, partition, record.offset
             )
             encoded_errors = errors_json(verdict.errors)
+            message = verdict.message
             plan.rows.append(
                 QuarantineRow(
                     id=record_id,
@@ -223,7 +224,7 @@ class BatchPlanner:
                     schema_name=None if schema_ref is None else schema_ref.name,
                     schema_version=None if schema_ref is None else schema_ref.version,
                     error_type=verdict.error_type.value,
-                    error_message=verdict.message,
+                    error_message=message,
                     errors_json=encoded_errors.decode(),
                     storage_uri=uri,
                     byte_offset=byte_offset,
@@ -239,17 +240,16 @@ class BatchPlanner:
                 OutgoingRecord(
                     record.key,
                     record.value,
-                    dead_letter_headers(
+                    self._dead_letter_headers.for_record(
                         record.headers,
                         topic=topic,
                         partition=partition,
                         offset=record.offset,
-                        pipeline=self._pipeline,
-                        task_id=self._task_id,
                         record_id=record_id,
                         verdict=verdict,
                         schema_ref=schema_ref,
                         object_uri=uri,
+                        message=message,
                         encoded_errors=encoded_errors,
                     ),
                     record.timestamp,

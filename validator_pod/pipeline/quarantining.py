@@ -177,51 +177,87 @@ def capped_errors_json(
     return errors_json([first.model_copy(update={"message": _shorten(first.message, budget)})])
 
 
-def dead_letter_headers(
-    original: Sequence[Header],
-    *,
-    topic: str,
-    partition: int,
-    offset: int,
-    pipeline: str,
-    task_id: str,
-    record_id: uuid.UUID,
-    verdict: Invalid,
-    schema_ref: SchemaRef | None,
-    object_uri: str,
-    encoded_errors: bytes | None = None,
-) -> list[Header]:
-    """The original headers (less any of the names below) followed by Kafka Connect's error
-    context and ours. `dataquarantine.schema*` are left out when no schema was chosen.
-    `encoded_errors` is `errors_json(verdict.errors)`, when the caller has it already."""
-    kind = FAILURE_KINDS[verdict.error_type]
-    headers = [header for header in original if header[0] not in _DEAD_LETTER_NAMES]
-    headers += [
-        (names.CONNECT_TOPIC, topic.encode()),
-        (names.CONNECT_PARTITION, str(partition).encode()),
-        (names.CONNECT_OFFSET, str(offset).encode()),
-        (names.CONNECT_CONNECTOR_NAME, pipeline.encode()),
-        (names.CONNECT_TASK_ID, task_id.encode()),
-        (names.CONNECT_STAGE, kind.stage.encode()),
-        (names.CONNECT_CLASS_NAME, kind.class_name.encode()),
-        (names.CONNECT_EXCEPTION_CLASS, kind.exception_class.encode()),
-        (
-            names.CONNECT_EXCEPTION_MESSAGE,
-            _shorten(verdict.message, MESSAGE_HEADER_LIMIT).encode(),
-        ),
-        (names.DQ_ID, str(record_id).encode()),
-    ]
-    if schema_ref is not None:
-        headers += [
-            (names.DQ_SCHEMA, schema_ref.name.encode()),
-            (names.DQ_SCHEMA_VERSION, str(schema_ref.version).encode()),
-        ]
-    headers += [
-        (names.DQ_ERROR_TYPE, verdict.error_type.value.encode()),
-        (names.DQ_ERRORS, capped_errors_json(verdict.errors, encoded=encoded_errors)),
-        (names.DQ_OBJECT, object_uri.encode()),
-    ]
-    return headers
+class DeadLetterHeaders:
+    """Builds dead-letter headers for one pipeline and task: the original headers (less any of
+    the names we set) followed by Kafka Connect's error context and ours. Everything that does
+    not change from record to record is encoded once (a flood of invalid records builds
+    thousands of these a second)."""
+
+    def __init__(self, *, pipeline: str, task_id: str) -> None:
+        """`pipeline` is the Connect connector name, `task_id` this process's name."""
+        connector = (names.CONNECT_CONNECTOR_NAME, pipeline.encode())
+        task = (names.CONNECT_TASK_ID, task_id.encode())
+        self._failures: dict[ErrorType, tuple[Header, ...]] = {
+            error_type: (
+                connector,
+                task,
+                (names.CONNECT_STAGE, kind.stage.encode()),
+                (names.CONNECT_CLASS_NAME, kind.class_name.encode()),
+                (names.CONNECT_EXCEPTION_CLASS, kind.exception_class.encode()),
+            )
+            for error_type, kind in FAILURE_KINDS.items()
+        }
+        self._error_types = {
+            error_type: (names.DQ_ERROR_TYPE, error_type.value.encode()) for error_type in ErrorType
+        }
+        self._sources: dict[tuple[str, int], tuple[Header, Header]] = {}
+        self._schemas: dict[SchemaRef, tuple[Header, Header]] = {}
+
+    def for_record(
+        self,
+        original: Sequence[Header],
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        record_id: uuid.UUID,
+        verdict: Invalid,
+        schema_ref: SchemaRef | None,
+        object_uri: str,
+        message: str | None = None,
+        encoded_errors: bytes | None = None,
+    ) -> list[Header]:
+        """The headers of one dead letter. `dataquarantine.schema*` are left out when no schema
+        was chosen. `message` is `verdict.message` and `encoded_errors` is
+        `errors_json(verdict.errors)`, when the caller has them already."""
+        headers = [header for header in original if header[0] not in _DEAD_LETTER_NAMES]
+        source = self._sources.get((topic, partition))
+        if source is None:
+            source = (
+                (names.CONNECT_TOPIC, topic.encode()),
+                (
+                    names.CONNECT_PARTITION,
+                    str(partition).encode(),
+                ),
+            )
+            self._sources[topic, partition] = source
+        headers += source
+        headers.append((names.CONNECT_OFFSET, str(offset).encode()))
+        headers += self._failures[verdict.error_type]
+        if message is None:
+            message = verdict.message
+        headers.append(
+            (names.CONNECT_EXCEPTION_MESSAGE, _shorten(message, MESSAGE_HEADER_LIMIT).encode())
+        )
+        headers.append((names.DQ_ID, str(record_id).encode()))
+        if schema_ref is not None:
+            schema = self._schemas.get(schema_ref)
+            if schema is None:
+                schema = (
+                    (names.DQ_SCHEMA, schema_ref.name.encode()),
+                    (
+                        names.DQ_SCHEMA_VERSION,
+                        str(schema_ref.version).encode(),
+                    ),
+                )
+                self._schemas[schema_ref] = schema
+            headers += schema
+        headers.append(self._error_types[verdict.error_type])
+        headers.append(
+            (names.DQ_ERRORS, capped_errors_json(verdict.errors, encoded=encoded_errors))
+        )
+        headers.append((names.DQ_OBJECT, object_uri.encode()))
+        return headers
 
 
 def remediated_headers(

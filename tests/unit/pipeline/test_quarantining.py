@@ -10,9 +10,9 @@ from validator_pod.domain.pipeline_config import SchemaRef
 from validator_pod.domain.records import ErrorType, FieldError, Invalid
 from validator_pod.pipeline.quarantining import (
     QUARANTINE_ID_NAMESPACE,
+    DeadLetterHeaders,
     build_segment,
     capped_errors_json,
-    dead_letter_headers,
     errors_json,
     headers_json,
     quarantine_record_id,
@@ -94,13 +94,11 @@ def test_small_error_lists_are_not_capped() -> None:
 
 def test_dead_letter_headers_follow_the_originals_with_connect_and_dataquarantine_context() -> None:
     record_id = uuid.UUID(int=7)
-    headers = dead_letter_headers(
+    headers = DeadLetterHeaders(pipeline="orders", task_id="orders-validator-abc").for_record(
         [("trace", b"1"), (names.DQ_ERRORS, b"stale"), ("trace", b"2")],
         topic="orders.raw",
         partition=3,
         offset=99,
-        pipeline="orders",
-        task_id="orders-validator-abc",
         record_id=record_id,
         verdict=Invalid(ErrorType.SCHEMA_VIOLATION, (AMOUNT,)),
         schema_ref=SchemaRef(name="orders", version=3),
@@ -130,13 +128,11 @@ def test_dead_letter_headers_follow_the_originals_with_connect_and_dataquarantin
 def test_undecodable_records_are_a_converter_failure_without_schema_headers() -> None:
     failure = FieldError(path="", keyword="decode", schema_path="", message="not valid JSON")
     headers = dict(
-        dead_letter_headers(
+        DeadLetterHeaders(pipeline="p", task_id="pod").for_record(
             [],
             topic="t",
             partition=0,
             offset=0,
-            pipeline="p",
-            task_id="pod",
             record_id=uuid.UUID(int=1),
             verdict=Invalid(ErrorType.DESERIALIZATION_ERROR, (failure,)),
             schema_ref=None,
