@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
@@ -20,6 +20,7 @@ from fastavro import parse_schema
 
 from validator_pod.domain.pipeline_config import SchemaRef
 from validator_pod.domain.schemas import Remediation, Rule, SchemaType, SchemaVersion
+from validator_pod.validation import cel_subset
 from validator_pod.validation.pointers import format_pointer, parse_pointer
 
 RECORD_VARIABLE: Final = "record"
@@ -67,6 +68,9 @@ class CompiledRule:
     message: str
     schema_path: str
     program: cel.Program
+    evaluator: cel_subset.Evaluator | None = None
+    """The pure-Python evaluator when the expression is in `cel_subset`; it answers as the
+    program would or raises `cel_subset.Deferral`."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -80,6 +84,12 @@ class CompiledRules:
 
     rules: tuple[CompiledRule, ...] = ()
     fields: tuple[str, ...] | None = ()
+    evaluators: tuple[tuple[CompiledRule, cel_subset.Evaluator], ...] | None = field(init=False)
+    """Each rule with its pure-Python evaluator, in order, when every rule has one; else None."""
+
+    def __post_init__(self) -> None:
+        pairs = tuple((rule, rule.evaluator) for rule in self.rules if rule.evaluator is not None)
+        object.__setattr__(self, "evaluators", pairs if len(pairs) == len(self.rules) else None)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -246,6 +256,7 @@ def _compile_rule(rule: Rule) -> CompiledRule:
         message=rule.message,
         schema_path=format_pointer(("rules", rule.name)),
         program=program,
+        evaluator=cel_subset.compile(rule.expression),
     )
 
 

@@ -14,6 +14,7 @@ from fastavro.validation import ValidationError as AvroValidationError
 from fastavro.validation import validate as validate_avro_datum
 
 from validator_pod.domain.records import VALID, ErrorType, FieldError, Invalid, Verdict
+from validator_pod.validation import cel_subset
 from validator_pod.validation.compiling import (
     RECORD_VARIABLE,
     CompiledAvroSchema,
@@ -111,7 +112,14 @@ def rule_violations(rules: CompiledRules, record: Any, max_errors: int) -> tuple
 
     A rule is violated unless it evaluates to `true`; a rule that cannot be evaluated (a missing
     field, mismatched types) is violated too, with the evaluation error in the message.
+
+    When every rule has a `cel_subset` evaluator they answer without building a CEL context;
+    if one of them defers, the whole record goes through the CEL engine as usual.
     """
+    if rules.evaluators is not None:
+        fast = _fast_rule_violations(rules, rules.evaluators, record, max_errors)
+        if fast is not None:
+            return fast
     visible = record
     if rules.fields is not None and isinstance(record, dict):
         visible = {field: record[field] for field in rules.fields if field in record}
@@ -136,6 +144,36 @@ def rule_violations(rules: CompiledRules, record: Any, max_errors: int) -> tuple
                 violations.append(_rule_error(rule, detail))
         if len(violations) >= max_errors:
             break
+    return tuple(violations)
+
+
+def _fast_rule_violations(
+    rules: CompiledRules,
+    evaluators: tuple[tuple[CompiledRule, cel_subset.Evaluator], ...],
+    record: Any,
+    max_errors: int,
+) -> tuple[FieldError, ...] | None:
+    """`rule_violations` by the pure-Python evaluators, or None when the engine must decide:
+    an evaluator deferred, a rule gave something other than a bool (whose text the engine
+    formats), or the engine could not even be handed the values the rules see."""
+    if rules.fields is not None and isinstance(record, dict):
+        for field in rules.fields:
+            if field in record and not cel_subset.certainly_convertible(record[field]):
+                return None
+    elif not cel_subset.certainly_convertible(record):
+        return None
+    violations: list[FieldError] = []
+    for rule, evaluate in evaluators:
+        try:
+            result = evaluate(record)
+        except cel_subset.Deferral:
+            return None
+        if result is False:
+            violations.append(_rule_error(rule, None))
+            if len(violations) >= max_errors:
+                break
+        elif result is not True:
+            return None
     return tuple(violations)
 
 
