@@ -3,11 +3,13 @@ without decoding or validating anything.
 
 Same client (aiokafka through `SourceConsumer` and `RecordProducer`, with their defaults), same
 batch size and wait (`Batching` defaults unless told otherwise), same shape of loop as the
-validator's at-least-once mode: up to `LoopTuning.max_batches_in_flight` batches are being
-delivered at once, and each batch, once it and every batch before it is acknowledged, hands its
-offsets to the validator's background committer (`OffsetCommitter`). What is left out is exactly the
-validator's own work: decoding, schema selection, validation, rules and the quarantine writes.
-Prints its settings as one JSON line on start. Run it as `python -m bench.passthrough --help`.
+validator's at-least-once mode: batches are delivered concurrently within the validator's
+`LoopTuning` limits (records in flight at most `full_batches_in_flight` full batches, at most
+`max_batches_in_flight` batches), and each batch, once it and every batch before it is
+acknowledged, hands its offsets to the validator's background committer (`OffsetCommitter`).
+What is left out is exactly the validator's own work: decoding, schema selection, validation,
+rules and the quarantine writes. Prints its settings as one JSON line on start. Run it as
+`python -m bench.passthrough --help`.
 """
 
 from __future__ import annotations
@@ -35,11 +37,6 @@ from validator_pod.pipeline.running import LoopTuning
 from validator_pod.pipeline.service import GC_THRESHOLDS
 
 
-def default_batches_in_flight() -> int:
-    """The validator's own default; 1 for a validator without the setting (older commits)."""
-    return int(getattr(LoopTuning(), "max_batches_in_flight", 1))
-
-
 class Passthrough:
     """Forwards every record of `source` to `sink` in batches; hands offsets over in order,
     each batch's after its delivery."""
@@ -52,7 +49,7 @@ class Passthrough:
         sink: str,
         group: str,
         batching: Batching,
-        batches_in_flight: int,
+        tuning: LoopTuning,
     ) -> None:
         """Nothing connects before `run`."""
         self._connection = connection
@@ -60,14 +57,14 @@ class Passthrough:
         self._sink = sink
         self._group = group
         self._batching = batching
-        self._batches_in_flight = batches_in_flight
-        self._inflight: deque[asyncio.Task[None]] = deque()
+        self._tuning = tuning
+        self._inflight: deque[tuple[asyncio.Task[None], int]] = deque()
         self._committer: OffsetCommitter | None = None
 
     async def partitions_revoked(self, revoked: frozenset[TopicPartition]) -> None:
         """Let the batches in flight finish and commit before the partitions move."""
         if self._inflight:
-            await asyncio.wait(self._inflight)
+            await asyncio.wait([task for task, _ in self._inflight])
         if self._committer is not None:
             await self._committer.flush()
 
@@ -89,7 +86,7 @@ class Passthrough:
             await self._forward_all(consumer, producer, self._committer, stopping)
         finally:
             if self._inflight:
-                await asyncio.wait(self._inflight)
+                await asyncio.wait([task for task, _ in self._inflight])
             await self._committer.flush()
             await consumer.stop()
             await producer.stop()
@@ -104,12 +101,13 @@ class Passthrough:
         keep = consumer.partition_count(self._source) == await producer.partition_count(self._sink)
         batching = self._batching
         inflight = self._inflight
+        budget = self._tuning.full_batches_in_flight * batching.max_records
         while not stopping.is_set():
             batch = await consumer.getmany(
                 max_records=batching.max_records, timeout_ms=batching.max_wait_ms or 1
             )
-            while inflight and inflight[0].done():
-                inflight.popleft().result()  # a failed batch stops the baseline
+            while inflight and inflight[0][0].done():
+                inflight.popleft()[0].result()  # a failed batch stops the baseline
             if not batch:
                 continue
             outgoing: list[OutgoingRecord] = []
@@ -123,13 +121,15 @@ class Passthrough:
                     for r in records
                 ]
                 offsets[tp] = records[-1].offset + 1
-            while len(inflight) >= self._batches_in_flight:
-                await inflight.popleft()
+            while inflight and (
+                len(inflight) >= self._tuning.max_batches_in_flight
+                or sum(records for _, records in inflight) + len(outgoing) > budget
+            ):
+                await inflight.popleft()[0]
             deliveries = await producer.send(self._sink, outgoing, keep_partitions=keep)
-            previous = inflight[-1] if inflight else None
-            inflight.append(
-                asyncio.create_task(_settle(committer, producer, deliveries, offsets, previous))
-            )
+            previous = inflight[-1][0] if inflight else None
+            task = asyncio.create_task(_settle(committer, producer, deliveries, offsets, previous))
+            inflight.append((task, len(outgoing)))
 
 
 async def _settle(
@@ -170,10 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.max_wait_ms,
         help="longest wait for a batch's first record (default: the pipeline's, %(default)s)",
     )
+    tuning = LoopTuning()
     parser.add_argument(
-        "--batches-in-flight",
+        "--full-batches-in-flight",
         type=int,
-        default=default_batches_in_flight(),
+        default=tuning.full_batches_in_flight,
+        help="records being delivered at once, in full batches (default: the validator's, "
+        "%(default)s)",
+    )
+    parser.add_argument(
+        "--max-batches-in-flight",
+        type=int,
+        default=tuning.max_batches_in_flight,
         help="batches being delivered at once (default: the validator's, %(default)s)",
     )
     return parser
@@ -185,17 +193,22 @@ async def _main(args: argparse.Namespace) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     batching = Batching(max_records=args.max_records, max_wait_ms=args.max_wait_ms)
-    print(
-        json.dumps({**batching.model_dump(), "batches_in_flight": args.batches_in_flight}),
-        flush=True,
+    tuning = LoopTuning(
+        full_batches_in_flight=args.full_batches_in_flight,
+        max_batches_in_flight=args.max_batches_in_flight,
     )
+    in_flight = {
+        "full_batches_in_flight": tuning.full_batches_in_flight,
+        "max_batches_in_flight": tuning.max_batches_in_flight,
+    }
+    print(json.dumps({**batching.model_dump(), **in_flight}), flush=True)
     passthrough = Passthrough(
         KafkaConnection(bootstrap_servers=args.bootstrap),
         source=args.source,
         sink=args.sink,
         group=args.group,
         batching=batching,
-        batches_in_flight=args.batches_in_flight,
+        tuning=tuning,
     )
     # the validator's runtime settings too, so that the baseline differs only by the work
     gc.freeze()

@@ -91,11 +91,16 @@ class LoopTuning:
     (the lag metric, and the only way an idle loop notices that Kafka is unreachable)."""
     probe_timeout: float = 5.0
     """How long that request may take before Kafka is reported unreachable."""
-    max_batches_in_flight: int = 4
-    """At-least-once: batches whose outputs are being written at once (their commits stay in
-    order). Quarantine writes take longer than planning when many records are invalid; letting
-    a few batches overlap keeps the process busy. Memory grows with it (one batch's records
-    each). Exactly-once always runs one transaction at a time."""
+    full_batches_in_flight: int = 4
+    """At-least-once: the records of batches whose outputs are being written at once are
+    capped at this many times `batching.maxRecords` (memory grows with it). Quarantine writes
+    take longer than planning when many records are invalid; letting batches overlap keeps the
+    process busy. Exactly-once always runs one transaction at a time."""
+    max_batches_in_flight: int = 64
+    """At-least-once: at most this many batches in flight, however small. Under light load
+    batches are small and each one with an invalid record waits for an S3 upload and a
+    PostgreSQL COPY; counting records rather than batches keeps such waits from holding back
+    the next fetch (and so the valid records' latency)."""
 
 
 async def until_stopped(operation: Awaitable[T], stopping: asyncio.Event) -> tuple[bool, T | None]:
@@ -189,6 +194,7 @@ class _InFlight:
 
     task: asyncio.Task[None]
     turns: _Turns
+    records: int
 
     async def queued(self, kind: OutputKind) -> None:
         """Wait until this batch's outputs of `kind` are queued; raise `VoidBatchError` when it
@@ -305,7 +311,7 @@ class ValidatorLoop(RebalanceHandler):
             self._metrics.observe_validation(time.perf_counter() - fetched_at)
             if stopping.is_set():
                 break
-            if not await self._make_room() or generation != self._generation:
+            if not await self._make_room(plan.records) or generation != self._generation:
                 # An earlier batch was not committed, or a rebalance happened since the fetch:
                 # this plan might skip or repeat records. Drop it and fetch again.
                 await self._rewind()
@@ -313,7 +319,7 @@ class ValidatorLoop(RebalanceHandler):
             turns = _Turns()
             previous = self._inflight[-1] if self._inflight else None
             task = asyncio.create_task(self._execute(plan, fetched_at, previous, turns))
-            self._inflight.append(_InFlight(task, turns))
+            self._inflight.append(_InFlight(task, turns, plan.records))
         if self._inflight:
             await asyncio.wait([entry.task for entry in self._inflight])
         await self._reap()
@@ -421,10 +427,15 @@ class ValidatorLoop(RebalanceHandler):
             planner.add_partition(plan, tp, records, outcomes)
         return plan
 
-    async def _make_room(self) -> bool:
-        """Wait until a new batch may start: fewer than `max_batches_in_flight` batches in
-        flight. False when a batch was not committed (and the later ones were voided)."""
-        while len(self._inflight) >= self._tuning.max_batches_in_flight:
+    async def _make_room(self, records: int) -> bool:
+        """Wait until a batch of `records` records may start: the records in flight within
+        budget, fewer than `max_batches_in_flight` batches. False when a batch was not
+        committed (and the later ones were voided)."""
+        budget = self._tuning.full_batches_in_flight * self._config.batching.max_records
+        while self._inflight and (
+            len(self._inflight) >= self._tuning.max_batches_in_flight
+            or sum(entry.records for entry in self._inflight) + records > budget
+        ):
             await asyncio.wait({self._inflight[0].task})
             if not await self._reap():
                 return False
