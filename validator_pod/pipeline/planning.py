@@ -1,8 +1,11 @@
-"""A fetched batch to a plan: what to forward, what to quarantine, and which offsets to commit.
+"""A fetched batch to a plan: what to forward, what to quarantine, and which offsets to commit;
+held records to a quarantine layout: S3 segments, PostgreSQL rows and dead letters.
 
-Pure: the plan is a function of the records and the configuration. Executing it (S3, Postgres,
-Kafka, the commit) is `running`'s job; planning the same records again yields the same plan, which
-is what makes a retried batch idempotent.
+Pure: the plan is a function of the records and the configuration, the layout a function of the
+held records. Executing them (S3, Postgres, Kafka, the commit) is `running`'s job; planning the
+same records again yields the same plan, which is what makes a retried batch idempotent. The
+records a plan holds are laid out separately because the loop lays out those of several
+batches together (`quarantine_writing`).
 """
 
 from __future__ import annotations
@@ -61,15 +64,24 @@ class SourceRecord(Protocol):
     def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A record to keep in the quarantine store, and why."""
+
+    record: SourceRecord
+    verdict: Invalid
+    schema_ref: SchemaRef | None
+    status: RecordStatus
+
+
 @dataclass(slots=True)
 class BatchPlan:
     """Everything one batch produces. Records are grouped by source topic so that each group
     can keep its partitions when the sink has as many as the source."""
 
     valid: dict[str, list[OutgoingRecord]] = field(default_factory=dict)
-    dead_letters: dict[str, list[OutgoingRecord]] = field(default_factory=dict)
-    segments: list[Segment] = field(default_factory=list)
-    rows: list[QuarantineRow] = field(default_factory=list)
+    held: dict[TopicPartition, list[Held]] = field(default_factory=dict)
+    """Records to keep in the quarantine store, per partition in offset order."""
     next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
     results: Counter[tuple[str, str]] = field(default_factory=Counter)
     """Records by (source topic, result): valid, invalid, remediated, undecodable."""
@@ -81,14 +93,14 @@ class BatchPlan:
     shadow_disagreements: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Held:
-    """A record to keep in the quarantine store, and why."""
+@dataclass(slots=True)
+class QuarantineLayout:
+    """What storing held records takes: S3 segments, then PostgreSQL rows and dead letters
+    (grouped by source topic) that point into them."""
 
-    record: SourceRecord
-    verdict: Invalid
-    schema_ref: SchemaRef | None
-    status: RecordStatus
+    segments: list[Segment] = field(default_factory=list)
+    rows: list[QuarantineRow] = field(default_factory=list)
+    dead_letters: dict[str, list[OutgoingRecord]] = field(default_factory=dict)
 
 
 class BatchPlanner:
@@ -129,7 +141,7 @@ class BatchPlanner:
             return
         topic, partition = tp
         forward = plan.valid.setdefault(topic, []).append
-        held: list[_Held] = []
+        held: list[Held] = []
         remedies: list[tuple[SourceRecord, Remediated]] = []
         valid = invalid = undecodable = disagreements = 0
         for record, outcome in zip(records, outcomes, strict=True):
@@ -155,12 +167,13 @@ class BatchPlanner:
                 else:
                     invalid += 1
                 held.append(
-                    _Held(record, outcome.verdict, outcome.schema_ref, RecordStatus.QUARANTINED)
+                    Held(record, outcome.verdict, outcome.schema_ref, RecordStatus.QUARANTINED)
                 )
+                plan.quarantined[outcome.verdict.error_type.value] += 1
             else:
                 remedies.append((record, outcome))
                 held.append(
-                    _Held(record, outcome.verdict, outcome.schema_ref, RecordStatus.REMEDIATED)
+                    Held(record, outcome.verdict, outcome.schema_ref, RecordStatus.REMEDIATED)
                 )
                 # the fixed record keeps its place among the valid ones
                 forward(
@@ -189,9 +202,19 @@ class BatchPlanner:
         results[topic, RESULT_UNDECODABLE] += undecodable
         results[topic, RESULT_REMEDIATED] += len(remedies)
         if held:
-            self._hold(plan, topic, partition, held)
+            plan.held[tp] = held
 
-    def _hold(self, plan: BatchPlan, topic: str, partition: int, held: list[_Held]) -> None:
+    def lay_out(self, held: Mapping[TopicPartition, Sequence[Held]]) -> QuarantineLayout:
+        """Segments, rows and dead letters for held records: one segment per partition."""
+        layout = QuarantineLayout()
+        for (topic, partition), entries in held.items():
+            if entries:
+                self._lay_out_partition(layout, topic, partition, entries)
+        return layout
+
+    def _lay_out_partition(
+        self, layout: QuarantineLayout, topic: str, partition: int, held: Sequence[Held]
+    ) -> None:
         key = segment_key(
             self._namespace,
             self._pipeline,
@@ -201,9 +224,9 @@ class BatchPlanner:
             held[-1].record.offset,
         )
         segment = build_segment(key, [entry.record.value for entry in held])
-        plan.segments.append(segment)
+        layout.segments.append(segment)
         uri = f"s3://{self._bucket}/{key}"
-        dead_letters = plan.dead_letters.setdefault(topic, [])
+        dead_letters = layout.dead_letters.setdefault(topic, [])
         for entry, (byte_offset, byte_length) in zip(held, segment.slices, strict=True):
             record, verdict, schema_ref = entry.record, entry.verdict, entry.schema_ref
             record_id = quarantine_record_id(
@@ -211,7 +234,7 @@ class BatchPlanner:
             )
             encoded_errors = errors_json(verdict.errors)
             message = verdict.message
-            plan.rows.append(
+            layout.rows.append(
                 QuarantineRow(
                     id=record_id,
                     pipeline=self._pipeline,
@@ -235,7 +258,6 @@ class BatchPlanner:
             )
             if entry.status is not RecordStatus.QUARANTINED:
                 continue
-            plan.quarantined[verdict.error_type.value] += 1
             dead_letters.append(
                 OutgoingRecord(
                     record.key,

@@ -1,27 +1,30 @@
 """The validator loop: fetch a batch, plan it, write its outputs, commit its offsets, repeat.
 
 Order of a batch's writes, and why:
-1. valid records go to the valid topic straight away (they depend on nothing);
-2. S3 segments are written first among the quarantine outputs, then (concurrently) the PostgreSQL
+1. valid records go to the valid topic straight away (they depend on nothing), each batch's
+   after the previous batch's are queued (partition order);
+2. the records it quarantines go to the quarantine writer (`quarantine_writing`), which writes
+   those of several batches together: S3 segments first, then (concurrently) the PostgreSQL
    rows and the dead letters, which both point into the segments;
 3. the source offsets: at-least-once hands them to a background committer (`committing`) once
    every send and write of the batch, and of every batch before it, is acknowledged;
-   exactly-once writes S3 and PostgreSQL first, then puts the valid and dead-letter sends and
-   the offsets in one Kafka transaction.
+   exactly-once writes its own S3 segments and PostgreSQL rows first, then puts the valid and
+   dead-letter sends and the offsets in one Kafka transaction.
 A step that fails is retried with capped exponential backoff (the process reports not-ready and
 logs once per state change); nothing is committed until every step has succeeded. A batch that
 cannot finish in time for a rebalance or a shutdown is abandoned: its offsets are not committed,
 so its records are read again.
 
 Reading records again is harmless because every write is idempotent: row ids are uuid5 of
-(pipeline, topic, partition, offset) and rows are inserted ON CONFLICT DO NOTHING; a segment key
-names its first and last offsets, so the same records rewrite the same object with the same
-bytes. If the records are fetched in other batches the second time, new segments get other
-keys: the rows written the first time keep pointing at the first segment, which exists (it was
-written before them), and the new segment holds a redundant copy that no row references. The
-API's retention purge works from expired rows and never sees such a segment; a bucket lifecycle
-rule that expires objects some time after the retention period removes it. With at-least-once
-delivery the sinks may hold duplicates after such a retry; with exactly-once they do not.
+(namespace, pipeline, topic, partition, offset) and rows are inserted ON CONFLICT DO NOTHING;
+a segment key names its first and last offsets, so the same records rewrite the same object
+with the same bytes. If the records are fetched in other batches the second time, new segments
+get other keys: the rows written the first time keep pointing at the first segment, which
+exists (it was written before them), and the new segment holds a redundant copy that no row
+references. The API's retention purge works from expired rows and never sees such a segment; a
+bucket lifecycle rule that expires objects some time after the retention period removes it.
+With at-least-once delivery the sinks may hold duplicates after such a retry; with exactly-once
+they do not.
 
 The invalid-ratio breaker with action `pause` latches: consumption stays paused, with the reason
 on /readyz and `dataquarantine_breaker_open` = 1, until the process restarts — which a new
@@ -37,8 +40,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Final, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Final, TypeVar
 
 from validator_pod.adapters.errors import (
     AdapterError,
@@ -63,7 +66,8 @@ from validator_pod.metrics import ValidatorMetrics
 from validator_pod.pipeline.backoff import Backoff
 from validator_pod.pipeline.breaker import InvalidRatioBreaker
 from validator_pod.pipeline.committing import OffsetCommitter
-from validator_pod.pipeline.planning import BatchPlan, BatchPlanner
+from validator_pod.pipeline.planning import BatchPlan, BatchPlanner, Held, QuarantineLayout
+from validator_pod.pipeline.quarantine_writing import QuarantineWriter
 from validator_pod.validation.evaluating import Outcome
 
 logger = logging.getLogger(__name__)
@@ -96,6 +100,10 @@ class LoopTuning:
     capped at this many times `batching.maxRecords` (memory grows with it). Quarantine writes
     take longer than planning when many records are invalid; letting batches overlap keeps the
     process busy. Exactly-once always runs one transaction at a time."""
+    quarantine_linger: float = 0.1
+    """At-least-once: how long the records that batches quarantine may wait to be written
+    together with later batches' (at most `batching.maxRecords` of them wait; see
+    `quarantine_writing`). Valid records never wait for it."""
     max_batches_in_flight: int = 64
     """At-least-once: at most this many batches in flight, however small. Under light load
     batches are small and each one with an invalid record waits for an S3 upload and a
@@ -171,43 +179,25 @@ class VoidBatchError(Exception):
 
 
 @dataclass(eq=False, slots=True)
-class _Turns:
-    """Set once a batch's valid records (`valid`) or its dead letters (`dead_letters`) are
-    queued: the next batch queues its own of each kind only then, keeping the order of every
-    partition on both sinks, while its other kind may go ahead (valid records need not wait for
-    an S3 upload the dead letters wait for)."""
-
-    valid: asyncio.Event = field(default_factory=asyncio.Event)
-    dead_letters: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def of(self, kind: OutputKind) -> asyncio.Event:
-        """The event of one kind of output."""
-        return self.valid if kind == "valid" else self.dead_letters
-
-
-OutputKind = Literal["valid", "dead_letters"]
-
-
-@dataclass(eq=False, slots=True)
 class _InFlight:
-    """A batch whose outputs are being written."""
+    """A batch whose outputs are being written; `valid_queued` is set once its valid records
+    are queued (the next batch's may then be queued, keeping each partition's order)."""
 
     task: asyncio.Task[None]
-    turns: _Turns
+    valid_queued: asyncio.Event
     records: int
 
-    async def queued(self, kind: OutputKind) -> None:
-        """Wait until this batch's outputs of `kind` are queued; raise `VoidBatchError` when it
+    async def valid_records_queued(self) -> None:
+        """Wait until this batch's valid records are queued; raise `VoidBatchError` when it
         ended without (it failed: no later record may overtake its records)."""
-        event = self.turns.of(kind)
-        if event.is_set():
+        if self.valid_queued.is_set():
             return
-        waiter = asyncio.ensure_future(event.wait())
+        waiter = asyncio.ensure_future(self.valid_queued.wait())
         try:
             await asyncio.wait({waiter, self.task}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waiter.cancel()
-        if not event.is_set():
+        if not self.valid_queued.is_set():
             raise VoidBatchError("an earlier batch did not send its records")
 
 
@@ -216,11 +206,11 @@ class ValidatorLoop(RebalanceHandler):
 
     Batches go through two stages. The loop fetches and plans batch N+1 (CPU) while batch N's
     outputs are written (a task, mostly waiting for S3, PostgreSQL and Kafka). Batch N+1's
-    valid records are queued once batch N's are, its dead letters once batch N's are (so a
-    slow S3 upload for batch N's dead letters does not hold back batch N+1's valid records),
-    and its offsets are handed to the committer only after batch N's. A batch that fails voids
-    every later one: they are cancelled or dropped and the consumer rewinds to the committed
-    offsets, so no record is skipped.
+    valid records are queued once batch N's are, its quarantined records are written in the
+    same or a later flush of the quarantine writer (so a slow S3 upload does not hold back
+    valid records), and its offsets are handed to the committer only after batch N's. A batch
+    that fails voids every later one: they are cancelled or dropped and the consumer rewinds to
+    the committed offsets, so no record is skipped.
     """
 
     def __init__(
@@ -264,6 +254,12 @@ class ValidatorLoop(RebalanceHandler):
         self._context = {"pipeline": config.name}
         self._committer = OffsetCommitter(
             lambda offsets: self._retrier.call(lambda: self._commit(offsets))
+        )
+        self._quarantine: QuarantineWriter[Held, QuarantineLayout] = QuarantineWriter(
+            planner.lay_out,
+            lambda layout: self._store_quarantine(layout, dead_letters=True),
+            linger=tuning.quarantine_linger,
+            max_records=config.batching.max_records,
         )
 
     @property
@@ -316,11 +312,12 @@ class ValidatorLoop(RebalanceHandler):
                 # this plan might skip or repeat records. Drop it and fetch again.
                 await self._rewind()
                 continue
-            turns = _Turns()
+            valid_queued = asyncio.Event()
             previous = self._inflight[-1] if self._inflight else None
-            task = asyncio.create_task(self._execute(plan, fetched_at, previous, turns))
-            self._inflight.append(_InFlight(task, turns, plan.records))
+            task = asyncio.create_task(self._execute(plan, fetched_at, previous, valid_queued))
+            self._inflight.append(_InFlight(task, valid_queued, plan.records))
         if self._inflight:
+            self._quarantine.hurry()
             await asyncio.wait([entry.task for entry in self._inflight])
         await self._reap()
         await self._committer.flush()
@@ -334,10 +331,12 @@ class ValidatorLoop(RebalanceHandler):
         self._readiness.set_problem("stopping", "shutting down")
         await asyncio.sleep(self._tuning.shutdown_grace)
         await self._abandon_inflight("shutdown grace period exceeded")
+        await self._quarantine.cancel()
         await self._committer.cancel()
 
     async def _stop_clients(self) -> None:
         await self._abandon_inflight("stopping")
+        await self._quarantine.cancel()
         await self._committer.cancel()
         if self._consumer is not None:
             with contextlib.suppress(Exception):
@@ -359,6 +358,7 @@ class ValidatorLoop(RebalanceHandler):
         deadline = self._clock() + self._tuning.rebalance_grace
         pending = [entry.task for entry in self._inflight if not entry.task.done()]
         if pending:
+            self._quarantine.hurry()
             _, late = await asyncio.wait(pending, timeout=self._tuning.rebalance_grace)
             if late:
                 await self._abandon_inflight("rebalance grace period exceeded")
@@ -436,6 +436,7 @@ class ValidatorLoop(RebalanceHandler):
             len(self._inflight) >= self._tuning.max_batches_in_flight
             or sum(entry.records for entry in self._inflight) + records > budget
         ):
+            self._quarantine.hurry()
             await asyncio.wait({self._inflight[0].task})
             if not await self._reap():
                 return False
@@ -485,22 +486,20 @@ class ValidatorLoop(RebalanceHandler):
         plan: BatchPlan,
         fetched_at: float,
         previous: _InFlight | None,
-        turns: _Turns,
+        valid_queued: asyncio.Event,
     ) -> None:
         if self._exactly_once:
             # Transactions are sequential: the next batch waits for this one to finish.
             if previous is not None:
                 await self._follow(previous.task)
-            await self._write_quarantine(plan)
-            await self._send_and_commit_transactionally(plan)
+            layout = self._planner.lay_out(plan.held)
+            await self._store_quarantine(layout, dead_letters=False)
+            await self._send_and_commit_transactionally(plan, layout)
         else:
-            # Valid records depend on nothing; dead letters and rows point into the segments.
-            valid = self._config.topics.valid
+            # Valid records depend on nothing; the held records go with other batches' ones.
             async with asyncio.TaskGroup() as group:
-                group.create_task(
-                    self._send_in_turn(plan.valid, valid, previous, "valid", turns.valid)
-                )
-                group.create_task(self._write_quarantine(plan, previous, turns.dead_letters))
+                group.create_task(self._send_valid(plan, previous, valid_queued))
+                group.create_task(self._quarantine.write(plan.held))
             if previous is not None:
                 await self._follow(previous.task)
             self._committer.hand_over(plan.next_offsets)
@@ -515,46 +514,30 @@ class ValidatorLoop(RebalanceHandler):
         if previous.cancelled() or previous.exception() is not None:
             raise VoidBatchError("an earlier batch was not committed")
 
-    async def _write_quarantine(
-        self,
-        plan: BatchPlan,
-        previous: _InFlight | None = None,
-        dead_letters_issued: asyncio.Event | None = None,
-    ) -> None:
-        """Segments first, then (concurrently) the rows and, if `dead_letters_issued` is given,
-        the dead letters, which point to them (in turn after `previous`'s); each step retried
-        until it succeeds."""
-        if not plan.rows:
-            if dead_letters_issued is not None:
-                if previous is not None:
-                    await previous.queued("dead_letters")
-                dead_letters_issued.set()
+    async def _store_quarantine(self, layout: QuarantineLayout, *, dead_letters: bool) -> None:
+        """Segments first, then (concurrently) the rows and, if `dead_letters`, the dead
+        letters, which point to them; each step retried until it succeeds."""
+        if not layout.rows:
             return
-        await self._retrier.call(_segments_writer(self._store, plan))
+        await self._retrier.call(_segments_writer(self._store, layout))
         async with asyncio.TaskGroup() as group:
             group.create_task(
-                self._retrier.call(lambda: self._db.insert_quarantine_records(plan.rows))
+                self._retrier.call(lambda: self._db.insert_quarantine_records(layout.rows))
             )
-            if dead_letters_issued is not None:
+            if dead_letters:
                 sink = self._config.topics.quarantine
                 group.create_task(
-                    self._send_in_turn(
-                        plan.dead_letters, sink, previous, "dead_letters", dead_letters_issued
-                    )
+                    self._retrier.call(lambda: self._send_outputs(layout.dead_letters, sink))
                 )
 
-    async def _send_in_turn(
-        self,
-        outputs: Mapping[str, Sequence[OutgoingRecord]],
-        sink: str,
-        previous: _InFlight | None,
-        kind: OutputKind,
-        issued: asyncio.Event,
+    async def _send_valid(
+        self, plan: BatchPlan, previous: _InFlight | None, queued: asyncio.Event
     ) -> None:
-        """`_send_outputs`, retried, once `previous` has queued its outputs of the same kind."""
+        """Send the valid records, retried, once `previous` has queued its own."""
         if previous is not None:
-            await previous.queued(kind)
-        await self._retrier.call(lambda: self._send_outputs(outputs, sink, issued))
+            await previous.valid_records_queued()
+        valid = self._config.topics.valid
+        await self._retrier.call(lambda: self._send_outputs(plan.valid, valid, queued))
 
     async def _send_outputs(
         self,
@@ -594,14 +577,16 @@ class ValidatorLoop(RebalanceHandler):
         except TimeoutError as exc:
             raise KafkaClientError("commit: the group coordinator did not answer") from exc
 
-    async def _send_and_commit_transactionally(self, plan: BatchPlan) -> None:
+    async def _send_and_commit_transactionally(
+        self, plan: BatchPlan, layout: QuarantineLayout
+    ) -> None:
         backoff = self._retrier.new_backoff()
         while True:
             try:
                 topics = self._config.topics
                 await self.producer.begin_transaction()
                 await self._send_outputs(plan.valid, topics.valid)
-                await self._send_outputs(plan.dead_letters, topics.quarantine)
+                await self._send_outputs(layout.dead_letters, topics.quarantine)
                 await self.producer.send_offsets_to_transaction(
                     plan.next_offsets, self.consumer.group_id
                 )
@@ -709,8 +694,8 @@ class ValidatorLoop(RebalanceHandler):
         self._readiness.set_problem(BREAKER, reason)
 
 
-def _segments_writer(store: ObjectStore, plan: BatchPlan) -> Callable[[], Awaitable[None]]:
-    """Writes the plan's segments concurrently; a retry skips the ones already written."""
+def _segments_writer(store: ObjectStore, layout: QuarantineLayout) -> Callable[[], Awaitable[None]]:
+    """Writes the layout's segments concurrently; a retry skips the ones already written."""
     written: set[str] = set()
 
     async def write(key: str, data: bytes) -> None:
@@ -718,7 +703,7 @@ def _segments_writer(store: ObjectStore, plan: BatchPlan) -> Callable[[], Awaita
         written.add(key)
 
     async def write_all() -> None:
-        pending = [s for s in plan.segments if s.key not in written]
+        pending = [s for s in layout.segments if s.key not in written]
         results = await asyncio.gather(
             *(write(s.key, s.data) for s in pending), return_exceptions=True
         )

@@ -10,7 +10,7 @@ from validator_pod.adapters.kafka import OutgoingRecord, TopicPartition
 from validator_pod.domain import headers as names
 from validator_pod.domain.pipeline_config import Mode
 from validator_pod.domain.schemas import SchemaVersion
-from validator_pod.pipeline.planning import BatchPlan, BatchPlanner
+from validator_pod.pipeline.planning import BatchPlan, BatchPlanner, Held, QuarantineLayout
 from validator_pod.pipeline.quarantining import quarantine_record_id
 from validator_pod.validation.compiling import compile_schemas
 from validator_pod.validation.evaluating import RecordEvaluator
@@ -58,17 +58,44 @@ def test_offsets_to_commit_follow_the_last_record_of_each_partition(planner: Bat
     assert planner.plan(mixed_batch()).next_offsets == {P0: 14, P1: 7}
 
 
+def laid_out(planner: BatchPlanner, *plans: BatchPlan) -> QuarantineLayout:
+    """The quarantine layout of the records the plans hold, laid out together."""
+    held: dict[TopicPartition, list[Held]] = {}
+    for plan in plans:
+        for tp, entries in plan.held.items():
+            held.setdefault(tp, []).extend(entries)
+    return planner.lay_out(held)
+
+
 def test_each_partition_gets_one_segment_of_its_quarantined_values(planner: BatchPlanner) -> None:
-    plan = planner.plan(mixed_batch())
-    assert [(s.key, s.data) for s in plan.segments] == [
+    layout = laid_out(planner, planner.plan(mixed_batch()))
+    assert [(s.key, s.data) for s in layout.segments] == [
         ("shop/orders/orders.raw/0/11-12.seg", order(2, amount=-1) + b"{oops"),
         ("shop/orders/orders.raw/1/5-6.seg", order(5000)),
     ]
 
 
+def test_records_held_by_consecutive_batches_share_one_segment_per_partition(
+    planner: BatchPlanner,
+) -> None:
+    first = planner.plan({P0: [Record(RAW, 0, 11, order(2, amount=-1), key=b"b")]})
+    second = planner.plan({P0: [Record(RAW, 0, 12, b"{oops", key=b"c")]})
+
+    layout = laid_out(planner, first, second)
+
+    assert [(s.key, s.data) for s in layout.segments] == [
+        ("shop/orders/orders.raw/0/11-12.seg", order(2, amount=-1) + b"{oops"),
+    ]
+    assert [(r.kafka_offset, r.byte_offset) for r in layout.rows] == [
+        (11, 0),
+        (12, len(order(2, amount=-1))),
+    ]
+    assert [d.value for d in layout.dead_letters[RAW]] == [order(2, amount=-1), b"{oops"]
+
+
 def test_rows_point_into_the_segments_and_carry_the_reason(planner: BatchPlanner) -> None:
-    plan = planner.plan(mixed_batch())
-    first = plan.rows[0]
+    layout = laid_out(planner, planner.plan(mixed_batch()))
+    first = layout.rows[0]
     assert first._asdict() | {"errors_json": orjson.loads(first.errors_json)} == {
         "id": quarantine_record_id("shop", "orders", RAW, 0, 11),
         "pipeline": "orders",
@@ -96,7 +123,7 @@ def test_rows_point_into_the_segments_and_carry_the_reason(planner: BatchPlanner
         "status": "quarantined",
         "record_headers_json": '[["h","Mg=="]]',
     }
-    assert [(r.kafka_offset, r.error_type, r.byte_offset, r.byte_length) for r in plan.rows] == [
+    assert [(r.kafka_offset, r.error_type, r.byte_offset, r.byte_length) for r in layout.rows] == [
         (11, "schema_violation", 0, len(order(2, amount=-1))),
         (12, "deserialization_error", len(order(2, amount=-1)), 5),
         (5, "rule_violation", 0, len(order(5000))),
@@ -107,15 +134,15 @@ def test_rows_point_into_the_segments_and_carry_the_reason(planner: BatchPlanner
 def test_dead_letters_keep_key_value_and_timestamp_and_point_to_their_row(
     planner: BatchPlanner,
 ) -> None:
-    plan = planner.plan(mixed_batch())
-    dead = plan.dead_letters[RAW]
+    layout = laid_out(planner, planner.plan(mixed_batch()))
+    dead = layout.dead_letters[RAW]
     assert [(d.key, d.value, d.timestamp_ms, d.source_partition) for d in dead] == [
         (b"b", order(2, amount=-1), 1_700_000_000_000, 0),
         (b"c", b"{oops", 1_700_000_000_000, 0),
         (b"d", order(5000), 1_700_000_000_000, 1),
         (b"e", None, 1_700_000_000_000, 1),
     ]
-    for letter, row in zip(dead, plan.rows, strict=True):
+    for letter, row in zip(dead, layout.rows, strict=True):
         headers = dict(letter.headers)
         assert headers[names.DQ_ID] == str(row.id).encode()
         assert headers[names.DQ_OBJECT] == row.storage_uri.encode()
@@ -161,10 +188,11 @@ def test_remediated_records_go_to_the_valid_topic_and_their_originals_are_kept(
     assert headers["h"] == b"v"
     assert orjson.loads(headers[names.DQ_REMEDIATED])
     assert headers[names.DQ_ID] == str(quarantine_record_id("shop", "orders", RAW, 0, 4)).encode()
-    (row,) = plan.rows
+    layout = laid_out(planner, plan)
+    (row,) = layout.rows
     assert (row.status, row.error_type, row.kafka_offset) == ("remediated", "schema_violation", 4)
-    assert plan.segments[0].data == original
-    assert plan.dead_letters[RAW] == []
+    assert layout.segments[0].data == original
+    assert layout.dead_letters[RAW] == []
     assert plan.results[RAW, "remediated"] == 1
     assert plan.invalid == 0
 
@@ -186,8 +214,8 @@ def test_observe_mode_forwards_invalid_records_and_only_counts_them(
         order(5000),
         None,
     ]
-    assert plan.rows == []
-    assert plan.segments == []
+    assert plan.held == {}
+    assert laid_out(planner, plan) == QuarantineLayout()
     assert plan.invalid == 4
 
 
@@ -195,6 +223,6 @@ def test_a_missing_schema_quarantines_as_unknown_schema(make_config: ConfigFacto
     config = make_config()
     planner = BatchPlanner(config, RecordEvaluator(config, {}), task_id="pod", bucket="b")
     plan = planner.plan({P0: [Record(RAW, 0, 0, order(1))]})
-    (row,) = plan.rows
+    (row,) = laid_out(planner, plan).rows
     assert (row.error_type, row.schema_name, row.schema_version) == ("unknown_schema", "orders", 3)
     assert ORDERS.name in row.error_message
