@@ -10,10 +10,12 @@ records). So the records that batches hold are gathered for up to `linger` secon
 design's `<first>-<last>` key then spans those batches), one COPY, one round of dead letters.
 
 A batch waits for the flush that holds its records before its offsets may be committed, so
-nothing is committed before it is stored. Flushes run one at a time, in the order the batches
-arrived, which keeps the dead letters of every partition in offset order. A flush that fails
-fails every batch in it (the loop voids them and reads their records again); a batch that is
-cancelled before its flush starts is left out of it.
+nothing is committed before it is stored. Up to `max_flushes` flushes run at once (a flood of
+invalid records keeps S3, PostgreSQL and Kafka busy together), each one's dead letters queued
+only after the previous flush's, which keeps the dead letters of every partition in offset
+order. A flush that fails fails every batch in it, and every later flush (the loop voids those
+batches and reads their records again); a batch that is cancelled before its flush starts is
+left out of it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from validator_pod.adapters.kafka import TopicPartition
 
@@ -30,20 +32,59 @@ H = TypeVar("H")
 L = TypeVar("L")
 
 
+class EarlierFlushFailedError(Exception):
+    """A flush was given up because the one before it failed: its dead letters would have
+    overtaken that flush's."""
+
+
+class Turn:
+    """A flush's place in line for sending dead letters: `wait` until the previous flush has
+    queued its own, then `done` once this one's are queued."""
+
+    def __init__(self, previous: Turn | None, task: asyncio.Future[None] | None) -> None:
+        """`task` is the previous flush's, to notice when it ends without queuing."""
+        self._previous = previous
+        self._previous_task = task
+        self._queued = asyncio.Event()
+
+    async def wait(self) -> None:
+        """Return once the previous flush's dead letters are queued; raise
+        `EarlierFlushFailedError` when it ended without queuing them."""
+        previous = self._previous
+        if previous is None or previous._queued.is_set():
+            return
+        waiter = asyncio.ensure_future(previous._queued.wait())
+        pending: set[asyncio.Future[Any]] = {waiter}
+        if self._previous_task is not None:
+            pending.add(self._previous_task)
+        try:
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if not previous._queued.is_set():
+            raise EarlierFlushFailedError("an earlier quarantine write failed")
+
+    def done(self) -> None:
+        """This flush's dead letters are queued."""
+        self._queued.set()
+
+
 class QuarantineWriter(Generic[H, L]):
     """Coalesces the held records of batches into flushes, one flush at a time.
 
     `lay_out` turns the held records of a flush, grouped by partition in arrival order, into
-    what `write` writes (a layout); `write` retries by itself while that can succeed.
+    what `write` writes (a layout); `write(layout, turn)` retries by itself while that can
+    succeed, and sends the dead letters between `turn.wait()` and `turn.done()`.
     """
 
     def __init__(
         self,
         lay_out: Callable[[Mapping[TopicPartition, Sequence[H]]], L],
-        write: Callable[[L], Awaitable[None]],
+        write: Callable[[L, Turn], Awaitable[None]],
         *,
         linger: float,
         max_records: int,
+        max_flushes: int = 3,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Flush `linger` seconds after the oldest waiting batch arrived, or as soon as
@@ -52,7 +93,9 @@ class QuarantineWriter(Generic[H, L]):
         self._write = write
         self._linger = linger
         self._max_records = max_records
+        self._max_flushes = max_flushes
         self._clock = clock
+        self._flushes: list[tuple[asyncio.Task[None], Turn]] = []
         self._pending: list[tuple[Mapping[TopicPartition, Sequence[H]], asyncio.Future[None]]] = []
         self._pending_records = 0
         self._oldest = 0.0
@@ -87,9 +130,14 @@ class QuarantineWriter(Generic[H, L]):
             future.cancel()
         self._pending = []
         self._pending_records = 0
+        tasks = [task for task, _ in self._flushes if not task.done()]
         if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.wait({self._task})
+            tasks.append(self._task)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        self._flushes = []
 
     async def _flush_all(self) -> None:
         while self._pending:
@@ -97,6 +145,10 @@ class QuarantineWriter(Generic[H, L]):
             if delay > 0 and self._pending_records < self._max_records:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
+            self._flushes = [entry for entry in self._flushes if not entry[0].done()]
+            if len(self._flushes) >= self._max_flushes:
+                await asyncio.wait({self._flushes[0][0]})
+                continue
             self._wake.clear()
             taken = [future for _, future in self._pending if not future.done()]
             groups: dict[TopicPartition, list[H]] = {}
@@ -108,17 +160,23 @@ class QuarantineWriter(Generic[H, L]):
             self._pending_records = 0
             if not taken:
                 continue
-            try:
-                await self._write(self._lay_out(groups))
-            except asyncio.CancelledError:
-                for future in taken:
-                    future.cancel()
-                raise
-            except Exception as exc:  # noqa: BLE001 - handed to every batch of the flush
-                for future in taken:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
+            previous_task, previous_turn = self._flushes[-1] if self._flushes else (None, None)
+            turn = Turn(previous_turn, previous_task)
+            task = asyncio.create_task(self._flush(self._lay_out(groups), turn, taken))
+            self._flushes.append((task, turn))
+
+    async def _flush(self, layout: L, turn: Turn, taken: list[asyncio.Future[None]]) -> None:
+        try:
+            await self._write(layout, turn)
+        except asyncio.CancelledError:
+            for future in taken:
+                future.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - handed to every batch of the flush
             for future in taken:
                 if not future.done():
-                    future.set_result(None)
+                    future.set_exception(exc)
+            return
+        for future in taken:
+            if not future.done():
+                future.set_result(None)

@@ -67,7 +67,11 @@ from validator_pod.pipeline.backoff import Backoff
 from validator_pod.pipeline.breaker import InvalidRatioBreaker
 from validator_pod.pipeline.committing import OffsetCommitter
 from validator_pod.pipeline.planning import BatchPlan, BatchPlanner, Held, QuarantineLayout
-from validator_pod.pipeline.quarantine_writing import QuarantineWriter
+from validator_pod.pipeline.quarantine_writing import (
+    EarlierFlushFailedError,
+    QuarantineWriter,
+    Turn,
+)
 from validator_pod.validation.evaluating import Outcome
 
 logger = logging.getLogger(__name__)
@@ -201,6 +205,10 @@ class _InFlight:
             raise VoidBatchError("an earlier batch did not send its records")
 
 
+_NOT_COMMITTED: Final = (PartitionsRevokedError, VoidBatchError, EarlierFlushFailedError)
+"""Why a batch may end uncommitted without anything being wrong with the process."""
+
+
 class ValidatorLoop(RebalanceHandler):
     """Runs one pipeline: owns the consumer and the producer, borrows the store and database.
 
@@ -257,7 +265,7 @@ class ValidatorLoop(RebalanceHandler):
         )
         self._quarantine: QuarantineWriter[Held, QuarantineLayout] = QuarantineWriter(
             planner.lay_out,
-            lambda layout: self._store_quarantine(layout, dead_letters=True),
+            self._store_quarantine,
             linger=tuning.quarantine_linger,
             max_records=config.batching.max_records,
         )
@@ -467,10 +475,10 @@ class ValidatorLoop(RebalanceHandler):
         if exc is None:
             return True
         if isinstance(exc, BaseExceptionGroup):
-            _, unexpected = exc.split((PartitionsRevokedError, VoidBatchError))
+            _, unexpected = exc.split(_NOT_COMMITTED)
             if unexpected is not None:
                 raise exc
-        elif not isinstance(exc, PartitionsRevokedError | VoidBatchError):
+        elif not isinstance(exc, _NOT_COMMITTED):
             raise exc
         logger.info("batch not committed: %s", exc, extra=self._context)
         return False
@@ -493,7 +501,7 @@ class ValidatorLoop(RebalanceHandler):
             if previous is not None:
                 await self._follow(previous.task)
             layout = self._planner.lay_out(plan.held)
-            await self._store_quarantine(layout, dead_letters=False)
+            await self._store_quarantine(layout)
             await self._send_and_commit_transactionally(plan, layout)
         else:
             # Valid records depend on nothing; the held records go with other batches' ones.
@@ -514,21 +522,23 @@ class ValidatorLoop(RebalanceHandler):
         if previous.cancelled() or previous.exception() is not None:
             raise VoidBatchError("an earlier batch was not committed")
 
-    async def _store_quarantine(self, layout: QuarantineLayout, *, dead_letters: bool) -> None:
-        """Segments first, then (concurrently) the rows and, if `dead_letters`, the dead
-        letters, which point to them; each step retried until it succeeds."""
-        if not layout.rows:
-            return
-        await self._retrier.call(_segments_writer(self._store, layout))
+    async def _store_quarantine(self, layout: QuarantineLayout, turn: Turn | None = None) -> None:
+        """Segments first, then (concurrently) the rows and, given a `turn`, the dead letters,
+        which point to them (in their turn); each step retried until it succeeds."""
+        if layout.rows:
+            await self._retrier.call(_segments_writer(self._store, layout))
         async with asyncio.TaskGroup() as group:
-            group.create_task(
-                self._retrier.call(lambda: self._db.insert_quarantine_records(layout.rows))
-            )
-            if dead_letters:
-                sink = self._config.topics.quarantine
+            if layout.rows:
                 group.create_task(
-                    self._retrier.call(lambda: self._send_outputs(layout.dead_letters, sink))
+                    self._retrier.call(lambda: self._db.insert_quarantine_records(layout.rows))
                 )
+            if turn is not None:
+                group.create_task(self._send_dead_letters(layout, turn))
+
+    async def _send_dead_letters(self, layout: QuarantineLayout, turn: Turn) -> None:
+        await turn.wait()
+        sink = self._config.topics.quarantine
+        await self._retrier.call(lambda: self._send_outputs(layout.dead_letters, sink, turn.done))
 
     async def _send_valid(
         self, plan: BatchPlan, previous: _InFlight | None, queued: asyncio.Event
@@ -537,16 +547,16 @@ class ValidatorLoop(RebalanceHandler):
         if previous is not None:
             await previous.valid_records_queued()
         valid = self._config.topics.valid
-        await self._retrier.call(lambda: self._send_outputs(plan.valid, valid, queued))
+        await self._retrier.call(lambda: self._send_outputs(plan.valid, valid, queued.set))
 
     async def _send_outputs(
         self,
         outputs: Mapping[str, Sequence[OutgoingRecord]],
         sink: str,
-        issued: asyncio.Event | None = None,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
-        """Send records grouped by source topic to `sink`; set `issued` once they are queued;
-        return when all are acknowledged."""
+        """Send records grouped by source topic to `sink`; call `on_queued` once they are
+        queued; return when all are acknowledged."""
         deliveries: list[Delivery] = []
         try:
             for source, records in outputs.items():
@@ -556,8 +566,8 @@ class ValidatorLoop(RebalanceHandler):
             # settle what was queued so that no delivery failure goes unobserved
             await asyncio.gather(*deliveries, return_exceptions=True)
             raise
-        if issued is not None:
-            issued.set()
+        if on_queued is not None:
+            on_queued()
         await self.producer.wait_delivered(deliveries)
 
     async def _send(

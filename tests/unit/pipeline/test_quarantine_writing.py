@@ -8,7 +8,11 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from validator_pod.adapters.kafka import TopicPartition
-from validator_pod.pipeline.quarantine_writing import QuarantineWriter
+from validator_pod.pipeline.quarantine_writing import (
+    EarlierFlushFailedError,
+    QuarantineWriter,
+    Turn,
+)
 
 A = TopicPartition("orders", 0)
 B = TopicPartition("orders", 1)
@@ -21,7 +25,8 @@ def lay_out(held: Mapping[TopicPartition, Sequence[str]]) -> Layout:
 
 
 class RecordingWrite:
-    """A write that records its layouts; `gate` holds it until released, `failures` fail it."""
+    """A write that stores a layout (held by `gate` until released; `failures` fail it), then
+    queues its "dead letters" in turn: `layouts` lists them in the order they were queued."""
 
     def __init__(self) -> None:
         self.layouts: list[Layout] = []
@@ -31,14 +36,16 @@ class RecordingWrite:
         self.running = 0
         self.most_running = 0
 
-    async def __call__(self, layout: Layout) -> None:
+    async def __call__(self, layout: Layout, turn: Turn) -> None:
         self.running += 1
         self.most_running = max(self.most_running, self.running)
         try:
             await self.gate.wait()
-            self.layouts.append(layout)
             if self.failures:
                 raise self.failures.pop(0)
+            await turn.wait()
+            self.layouts.append(layout)
+            turn.done()
         finally:
             self.running -= 1
 
@@ -84,21 +91,63 @@ async def test_hurry_writes_what_is_waiting_now() -> None:
     assert write.layouts == [{A: ["a1"]}]
 
 
-async def test_flushes_run_one_at_a_time_and_later_batches_go_in_the_next_one() -> None:
+async def test_flushes_overlap_up_to_the_limit_and_queue_their_dead_letters_in_order() -> None:
     write = RecordingWrite()
     write.gate.clear()
+    quarantine = QuarantineWriter(lay_out, write, linger=0, max_records=100, max_flushes=2)
+
+    batches = []
+    for name in ("a1", "a2", "a3"):
+        batches.append(asyncio.create_task(quarantine.write({A: [name]})))
+        await asyncio.sleep(0.01)
+    assert write.running == 2
+    write.gate.set()
+    await asyncio.wait_for(asyncio.gather(*batches), 1)
+
+    assert write.layouts == [{A: ["a1"]}, {A: ["a2"]}, {A: ["a3"]}]
+    assert write.most_running == 2
+
+
+async def test_a_flush_waits_for_the_earlier_flush_to_queue_its_dead_letters() -> None:
+    order: list[str] = []
+    slow = asyncio.Event()
+
+    async def write(layout: Layout, turn: Turn) -> None:
+        if layout == {A: ["a1"]}:
+            await slow.wait()
+        await turn.wait()
+        order.append(layout[A][0])
+        turn.done()
+
+    quarantine = QuarantineWriter(lay_out, write, linger=0, max_records=100)
+    first = asyncio.create_task(quarantine.write({A: ["a1"]}))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(quarantine.write({A: ["a2"]}))
+    await asyncio.sleep(0.01)
+    assert order == []
+    slow.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 1)
+
+    assert order == ["a1", "a2"]
+
+
+async def test_a_flush_behind_a_failed_one_fails_too_and_a_later_one_starts_afresh() -> None:
+    write = RecordingWrite()
+    write.gate.clear()
+    write.failures.append(RuntimeError("S3 said no"))
     quarantine = writer(write, linger=0)
 
     first = asyncio.create_task(quarantine.write({A: ["a1"]}))
     await asyncio.sleep(0.01)
     second = asyncio.create_task(quarantine.write({A: ["a2"]}))
-    third = asyncio.create_task(quarantine.write({B: ["b1"]}))
     await asyncio.sleep(0.01)
     write.gate.set()
-    await asyncio.wait_for(asyncio.gather(first, second, third), 1)
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    await asyncio.wait_for(quarantine.write({A: ["a3"]}), 1)
 
-    assert write.layouts == [{A: ["a1"]}, {A: ["a2"], B: ["b1"]}]
-    assert write.most_running == 1
+    assert isinstance(results[0], RuntimeError)
+    assert isinstance(results[1], EarlierFlushFailedError)
+    assert write.layouts == [{A: ["a3"]}]
 
 
 async def test_a_failed_flush_fails_every_batch_in_it_and_the_next_flush_still_runs() -> None:
