@@ -171,12 +171,20 @@ def quarantine_record_from_row(row: asyncpg.Record | dict[str, Any]) -> Quaranti
 
 @asynccontextmanager
 async def translated_errors(what: str) -> AsyncIterator[None]:
-    """Turn asyncpg and network failures inside the block into `MetadataDbError`."""
+    """Turn asyncpg and network failures inside the block into `MetadataDbError`.
+    `InternalClientError` is among them: when the server goes away while a pool connection is
+    being reset, asyncpg reports its protocol state machine's confusion that way."""
     try:
         yield
     except MetadataDbError:
         raise
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+        TimeoutError,
+    ) as exc:
         raise MetadataDbError(f"{what}: {type(exc).__name__}: {exc}") from exc
 
 
