@@ -315,20 +315,27 @@ async def produce(
     )
     await producer.start()
     try:
-        futures = [
-            await producer.send(
-                topic,
-                record.value,
-                key=record.key,
-                headers=list(record.headers),
-                partition=record.partition,
-                timestamp_ms=record.timestamp_ms,
-            )
-            for record in records
-        ]
-        await asyncio.gather(*futures)
+        await asyncio.gather(*await send_each(producer, topic, records))
     finally:
         await producer.stop()
+
+
+async def send_each(
+    producer: AIOKafkaProducer, topic: str, records: Iterable[Produced]
+) -> list[asyncio.Future[Any]]:
+    """Queue every record (key, headers, partition and timestamp kept), in order; each future
+    settles when the record is acknowledged."""
+    return [
+        await producer.send(
+            topic,
+            record.value,
+            key=record.key,
+            headers=list(record.headers),
+            partition=record.partition,
+            timestamp_ms=record.timestamp_ms,
+        )
+        for record in records
+    ]
 
 
 async def read_topic(
