@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, cast
@@ -79,6 +79,17 @@ def _json(response: Any) -> dict[str, Any]:
     return body
 
 
+def _read_or_none(action: str, read: Callable[[], Any]) -> dict[str, Any] | None:
+    """The object a raw read returns, or None when it does not exist (HTTP 404)."""
+    with _translated(action):
+        try:
+            return _json(read())
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+
 def load_configuration(kubeconfig: Path) -> client.Configuration:
     """A client configuration from the kubeconfig file; nothing global is modified."""
     configuration = client.Configuration()
@@ -132,17 +143,12 @@ class Kube:
 
     def read_node(self, name: str) -> dict[str, Any] | None:
         """The Node, or None."""
-        with _translated(f"reading node {name}"):
-            try:
-                return _json(
-                    self._core.read_node(
-                        name, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-                    )
-                )
-            except ApiException as exc:
-                if exc.status == 404:
-                    return None
-                raise
+        return _read_or_none(
+            f"reading node {name}",
+            lambda: self._core.read_node(
+                name, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            ),
+        )
 
     def patch_node_status(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         """Merge `status` into the Node's status."""
@@ -342,45 +348,37 @@ class Kube:
         )
 
     def _read_owned(self, read: Any, reference: Mapping[str, Any]) -> dict[str, Any] | None:
-        with _translated(f"reading {reference['kind']} {reference['name']}"):
-            try:
-                found = _json(read(reference["name"]))
-            except ApiException as exc:
-                if exc.status == 404:
-                    return None
-                raise
-        return found if found["metadata"].get("uid") == reference.get("uid") else None
+        found = _read_or_none(
+            f"reading {reference['kind']} {reference['name']}", lambda: read(reference["name"])
+        )
+        if found is None or found["metadata"].get("uid") != reference.get("uid"):
+            return None
+        return found
 
     # --- Secrets and ConfigMaps ---
 
     def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
         """A Secret's data, decoded; None when it does not exist."""
-        with _translated(f"reading Secret {namespace}/{name}"):
-            try:
-                found = _json(
-                    self._core.read_namespaced_secret(
-                        name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-                    )
-                )
-            except ApiException as exc:
-                if exc.status == 404:
-                    return None
-                raise
+        found = _read_or_none(
+            f"reading Secret {namespace}/{name}",
+            lambda: self._core.read_namespaced_secret(
+                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            ),
+        )
+        if found is None:
+            return None
         return {key: base64.b64decode(value) for key, value in (found.get("data") or {}).items()}
 
     def read_config_map(self, namespace: str, name: str) -> dict[str, bytes] | None:
         """A ConfigMap's data and binaryData as bytes; None when it does not exist."""
-        with _translated(f"reading ConfigMap {namespace}/{name}"):
-            try:
-                found = _json(
-                    self._core.read_namespaced_config_map(
-                        name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-                    )
-                )
-            except ApiException as exc:
-                if exc.status == 404:
-                    return None
-                raise
+        found = _read_or_none(
+            f"reading ConfigMap {namespace}/{name}",
+            lambda: self._core.read_namespaced_config_map(
+                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            ),
+        )
+        if found is None:
+            return None
         data = {key: value.encode() for key, value in (found.get("data") or {}).items()}
         for key, value in (found.get("binaryData") or {}).items():
             data[key] = base64.b64decode(value)
