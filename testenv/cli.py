@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
+from testenv.advertising import LOOPBACK
 from testenv.errors import StackError
 from testenv.layout import Layout
 from testenv.progress import say
@@ -13,7 +15,9 @@ from testenv.stack import GROUPS, Stack
 
 DESCRIPTION = """\
 Real Kafka, PostgreSQL, S3 (SeaweedFS) and Kubernetes API servers (etcd, kube-apiserver,
-kube-controller-manager) on 127.0.0.1, without Docker.
+kube-controller-manager) on 127.0.0.1, without Docker. With `up --advertise HOST` (or
+$DQ_ADVERTISE_HOST), Kafka, PostgreSQL and S3 listen on HOST, an address of this machine, and
+name it to their clients, so that pods in kind's containers can reach them too.
 
 Downloads and builds are cached in $DQ_CACHE (default ~/.cache/dataquarantine); runtime state,
 logs, the env file and the kubeconfig live in $DQ_STATE (default <repo>/.testenv).
@@ -24,6 +28,8 @@ EPILOG = """\
 examples:
   python -m testenv up                    start everything
   python -m testenv up kafka postgres     start only these
+  python -m testenv up --advertise 172.18.0.1 kafka postgres s3
+                                          data services reachable at 172.18.0.1 (kind's gateway)
   eval "$(python -m testenv env --export)"  use the stack from a shell
   python -m testenv status                PIDs, ports, memory
   python -m testenv down                  stop exactly what was started
@@ -50,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SERVICE=PORT",
         help="fixed port for a service (e.g. kafka=9092, postgres=5432); default: a free one",
     )
+    up.add_argument(
+        "--advertise",
+        metavar="HOST",
+        help="an IPv4 address (or a name resolving to one) of this machine where Kafka, "
+        "PostgreSQL and S3 listen and which they name to clients; default $DQ_ADVERTISE_HOST, "
+        "else the address the stack was brought up with, else 127.0.0.1. Fixed while the "
+        "stack runs",
+    )
 
     install = commands.add_parser("install", help="download and build everything, start nothing")
     install.add_argument("services", nargs="*", help=f"services or groups ({groups})")
@@ -66,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; exit 0 on success, 1 with a clear message on failure."""
     args = build_parser().parse_args(argv)
     stack = Stack(Layout.from_environment())
+    if args.command == "up" and args.advertise is None:
+        args.advertise = os.environ.get("DQ_ADVERTISE_HOST") or None
     try:
         return _run(stack, args)
     except StackError as exc:
@@ -78,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(stack: Stack, args: argparse.Namespace) -> int:
     if args.command == "up":
-        stack.up(args.services, fixed_ports=_parse_ports(args.port))
+        stack.up(args.services, fixed_ports=_parse_ports(args.port), advertise=args.advertise)
         say(f"ready; env file: {stack.layout.env_file}")
         _print_status(stack)
     elif args.command == "install":
@@ -121,6 +137,14 @@ def _print_status(stack: Stack) -> bool:
         rss = f"{row.rss_bytes / 2**20:.0f}M" if row.alive else "-"
         print(f"{row.name:<24} {row.version:<16} {row.pid or '-':>8} {state:<8} {rss:>8}  {ports}")
     print(f"{'total RSS':<24} {'':<16} {'':>8} {'':<8} {total / 2**20:>7.0f}M")
+    advertised = stack.advertised()
+    if advertised is None:
+        print(f"address: {LOOPBACK} (loopback only)")
+    else:
+        print(
+            f"address: {advertised.address} (kafka, postgres and s3 listen and advertise there; "
+            f"postgres admits {advertised.network})"
+        )
     return healthy
 
 

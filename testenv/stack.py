@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from testenv.advertising import LOOPBACK, Advertised, advertised
 from testenv.errors import StackError
 from testenv.layout import Layout
 from testenv.ports import pick_free, require_free
@@ -37,10 +38,12 @@ def all_services() -> list[Service]:
 
 @dataclass
 class StackState:
-    """Contents of the state file: what runs, on which ports, with which credentials."""
+    """Contents of the state file: what runs, on which ports, with which credentials, and at
+    which address (None: 127.0.0.1)."""
 
     services: dict[str, ServiceState]
     secrets: StackSecrets
+    advertised: Advertised | None = None
 
     def to_json(self) -> str:
         """Serialise for the state file."""
@@ -50,9 +53,11 @@ class StackState:
     def from_json(cls, text: str) -> StackState:
         """Parse the state file."""
         raw = json.loads(text)
+        recorded = raw.get("advertised")
         return cls(
             services={name: ServiceState(**entry) for name, entry in raw["services"].items()},
             secrets=StackSecrets(**raw["secrets"]),
+            advertised=Advertised(**recorded) if recorded else None,
         )
 
     @classmethod
@@ -109,6 +114,11 @@ class Stack:
             )
         return result
 
+    def advertised(self) -> Advertised | None:
+        """The address the data services listen on and name to their clients, as recorded by
+        `up --advertise`; None when they are on 127.0.0.1 only."""
+        return self._load().advertised
+
     def is_running(self, names: Sequence[str] | None = None) -> bool:
         """True when every selected service is recorded and alive."""
         wanted = set(self._select(names))
@@ -128,21 +138,31 @@ class Stack:
             service.install(self.layout)
 
     def up(
-        self, names: Sequence[str] | None = None, *, fixed_ports: dict[str, int] | None = None
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        fixed_ports: dict[str, int] | None = None,
+        advertise: str | None = None,
     ) -> list[str]:
         """Install and start the selected services; those already running are left alone.
 
-        Returns the names of the services this call started."""
+        `advertise` (an address or name of this machine) makes Kafka, PostgreSQL and S3
+        reachable there instead of on 127.0.0.1 only; it is recorded, so that a later `up`
+        without it (of one stopped service, say) keeps the address. Returns the names of the
+        services this call started."""
         with self._locked():
-            self.install(names)
             state = self._load()
+            target = state.advertised = self._settle_address(state, advertise)
+            self.install(names)
+            # a port must be free on every address its server binds
+            hosts = [LOOPBACK] if target is None else [LOOPBACK, target.address]
             started: list[str] = []
             for service in self._services(names):
                 entry = state.services.get(service.name)
                 if entry and is_alive(entry.pid):
                     say(f"{service.name} already running (pid {entry.pid})")
                     continue
-                ports = self._ports_for(service, state, entry, fixed_ports or {})
+                ports = self._ports_for(service, state, entry, fixed_ports or {}, hosts)
                 with step(f"starting {service.name} {service.version}"):
                     pid = service.start(self._context(ports, state))
                 state.services[service.name] = ServiceState(pid=pid, ports=ports)
@@ -175,6 +195,9 @@ class Stack:
             if state.services:
                 self._write_env(state)
             else:
+                # the address belongs to the running stack: the next `up` starts from 127.0.0.1
+                state.advertised = None
+                self._save(state)
                 self.layout.env_file.unlink(missing_ok=True)
 
     def stop_service(self, name: str) -> None:
@@ -215,12 +238,39 @@ class Stack:
         wanted = set(self._select(names))
         return [s for s in self.services if s.name in wanted]
 
+    @staticmethod
+    def _settle_address(state: StackState, requested: str | None) -> Advertised | None:
+        """The address for this `up`: the requested one, else the recorded one (re-checked, as
+        the interface may be gone); one address per stack while any of it runs."""
+        recorded = state.advertised
+        if requested is None:
+            if recorded is None:
+                return None
+            try:
+                return advertised(recorded.address)
+            except StackError as exc:
+                raise StackError(
+                    f"this stack was brought up at {recorded.address} (`up --advertise`), but "
+                    f"now {exc}; stop it with `python -m testenv down` and start it again"
+                ) from exc
+        wanted = advertised(requested)
+        before = recorded.address if recorded else LOOPBACK
+        now = wanted.address if wanted else LOOPBACK
+        running = sorted(name for name, entry in state.services.items() if is_alive(entry.pid))
+        if now != before and running:
+            raise StackError(
+                f"the running services ({', '.join(running)}) are reachable at {before}; "
+                f"stop them with `python -m testenv down` before bringing the stack up at {now}"
+            )
+        return wanted
+
     def _ports_for(
         self,
         service: Service,
         state: StackState,
         entry: ServiceState | None,
         fixed: dict[str, int],
+        hosts: Sequence[str],
     ) -> dict[str, int]:
         taken = {port for other in state.services.values() for port in other.ports.values()}
         ports: dict[str, int] = {}
@@ -229,12 +279,12 @@ class Stack:
             previous = entry.ports.get(port_name) if entry else None
             if key in fixed or (port_name == "port" and service.name in fixed):
                 port = fixed.get(key, fixed.get(service.name, 0))
-                require_free(port, service=service.name)
+                require_free(port, service=service.name, hosts=hosts)
             elif isinstance(previous, int):
-                require_free(previous, service=service.name)
+                require_free(previous, service=service.name, hosts=hosts)
                 port = previous
             else:
-                port = pick_free(taken=taken, grpc_offset=companion)
+                port = pick_free(taken=taken, grpc_offset=companion, hosts=hosts)
             taken.add(port)
             ports[port_name] = port
         return ports
@@ -245,6 +295,7 @@ class Stack:
             ports=ports,
             secrets=state.secrets,
             all_ports={name: dict(entry.ports) for name, entry in state.services.items()},
+            advertised=state.advertised,
         )
 
     def _write_env(self, state: StackState) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from testenv.advertising import LOOPBACK, Advertised
 from testenv.layout import Layout
 
 
@@ -27,13 +28,20 @@ class ServiceState:
 
 @dataclass(frozen=True)
 class Context:
-    """Everything a service needs to start: where to live, its ports, the stack's secrets, and
-    the ports of the services it depends on."""
+    """Everything a service needs to start: where to live, its ports, the stack's secrets, the
+    ports of the services it depends on, and the address the data services are reachable at."""
 
     layout: Layout
     ports: dict[str, int]
     secrets: StackSecrets
     all_ports: dict[str, dict[str, int]]
+    #: set by `up --advertise HOST`; None keeps every service on 127.0.0.1
+    advertised: Advertised | None = None
+
+    @property
+    def host(self) -> str:
+        """The address a data service listens on and names to its clients."""
+        return self.advertised.address if self.advertised else LOOPBACK
 
 
 class Service(Protocol):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from testenv.advertising import LOOPBACK
 from testenv.errors import StackError
 from testenv.layout import Layout
 from testenv.processes import run_checked, spawn, wait_until
@@ -58,7 +59,9 @@ class Kafka:
         home = ctx.layout.service_dir(self.name)
         home.mkdir(parents=True, exist_ok=True)
         props = home / "server.properties"
-        props.write_text(self._properties(home, ctx.ports["port"], ctx.ports["controller"]))
+        props.write_text(
+            server_properties(home, ctx.ports["port"], ctx.ports["controller"], host=ctx.host)
+        )
         classpath = f"{self.libs(ctx.layout)}/*"
         if not (home / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -75,7 +78,7 @@ class Kafka:
             log_file=log,
             cwd=home,
         )
-        bootstrap = f"127.0.0.1:{ctx.ports['port']}"
+        bootstrap = f"{ctx.host}:{ctx.ports['port']}"
         wait_until(
             lambda: asyncio.run(_lists_topics(bootstrap)),
             what="kafka",
@@ -88,38 +91,40 @@ class Kafka:
 
     def env(self, ctx: Context) -> dict[str, str]:
         """Bootstrap servers of the broker."""
-        return {"DQ_KAFKA_BOOTSTRAP": f"127.0.0.1:{ctx.ports['port']}"}
+        return {"DQ_KAFKA_BOOTSTRAP": f"{ctx.host}:{ctx.ports['port']}"}
 
-    @staticmethod
-    def _properties(home: Path, port: int, controller: int) -> str:
-        settings = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@127.0.0.1:{controller}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "log.dirs": str(home / "data"),
-            "num.partitions": "1",
-            "default.replication.factor": "1",
-            "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "transaction.state.log.num.partitions": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            "auto.create.topics.enable": "true",
-            "log.flush.interval.messages": "9223372036854775807",
-            "log.segment.bytes": "67108864",
-            "log.retention.hours": "24",
-            "message.max.bytes": "16777216",
-            "replica.fetch.max.bytes": "16777216",
-        }
-        return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+def server_properties(home: Path, port: int, controller: int, *, host: str = LOOPBACK) -> str:
+    """server.properties of the single KRaft node: clients connect to `host` (the broker
+    listens there and advertises it); the controller stays on loopback, only the node uses it."""
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{LOOPBACK}:{controller}",
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{LOOPBACK}:{controller}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": str(home / "data"),
+        "num.partitions": "1",
+        "default.replication.factor": "1",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+        "log.flush.interval.messages": "9223372036854775807",
+        "log.segment.bytes": "67108864",
+        "log.retention.hours": "24",
+        "message.max.bytes": "16777216",
+        "replica.fetch.max.bytes": "16777216",
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
 async def _lists_topics(bootstrap: str) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
+from testenv.advertising import LOOPBACK, Advertised
 from testenv.errors import StackError
 from testenv.layout import Layout
 from testenv.processes import run_checked, spawn, wait_until
@@ -18,10 +19,12 @@ from testenv.services.base import Context
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "dataquarantine"
+HBA_FILE = "pg_hba.conf"
 
 
 class Postgres:
-    """PostgreSQL with trust auth on loopback, fsync off, one database `dataquarantine`."""
+    """PostgreSQL with trust auth on loopback (and the advertised address's network), fsync off,
+    one database `dataquarantine`."""
 
     name = "postgres"
     version = "15"
@@ -60,11 +63,10 @@ class Postgres:
                     what="initdb",
                 )
         port = ctx.ports["port"]
+        if ctx.advertised is not None:
+            (home / HBA_FILE).write_text(host_based_access(ctx.advertised))
         pid = spawn(
-            [*_as_postgres(), str(PG_BIN / "postgres"), "-D", str(data), "-k", str(home)]
-            + ["-p", str(port), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]
-            + ["-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-            + ["-c", "max_connections=200"],
+            [*_as_postgres(), *postgres_command(home, port, ctx.advertised)],
             log_file=log,
             cwd=home,
         )
@@ -82,7 +84,7 @@ class Postgres:
         """DSN of the `dataquarantine` database."""
         port = ctx.ports["port"]
         return {
-            "DQ_POSTGRES_DSN": f"postgresql://postgres@127.0.0.1:{port}/{DATABASE}",
+            "DQ_POSTGRES_DSN": f"postgresql://postgres@{ctx.host}:{port}/{DATABASE}",
             "DQ_POSTGRES_PORT": str(port),
         }
 
@@ -93,6 +95,31 @@ class Postgres:
             data = home / "data"
             if data.exists():
                 subprocess.run(["chown", "-R", "postgres:postgres", str(data)], check=True)
+
+
+def postgres_command(home: Path, port: int, advertised: Advertised | None) -> list[str]:
+    """The postmaster's command line: on 127.0.0.1 only by default; with an advertised address
+    it listens there too and reads client authentication from `home`/pg_hba.conf."""
+    listen = LOOPBACK if advertised is None else f"{LOOPBACK},{advertised.address}"
+    command = [str(PG_BIN / "postgres"), "-D", str(home / "data"), "-k", str(home)]
+    command += ["-p", str(port), "-c", f"listen_addresses={listen}", "-c", "fsync=off"]
+    command += ["-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+    command += ["-c", "max_connections=200"]
+    if advertised is not None:
+        command += ["-c", f"hba_file={home / HBA_FILE}"]
+    return command
+
+
+def host_based_access(advertised: Advertised) -> str:
+    """pg_hba.conf of an advertised stack: `trust` on the socket and loopback, as `initdb -A
+    trust` writes it, and from the network of the advertised address (kind's nodes connect
+    from their addresses on Docker's bridge, not from the gateway)."""
+    return (
+        "local all all trust\n"
+        "host all all 127.0.0.1/32 trust\n"
+        "host all all ::1/128 trust\n"
+        f"host all all {advertised.network} trust\n"
+    )
 
 
 def _as_postgres() -> list[str]:
