@@ -4,14 +4,12 @@ its REST API and its Kafka topics."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 
 from testenv.demo.cluster import (
     Kubectl,
@@ -20,6 +18,7 @@ from testenv.demo.cluster import (
     pod_addresses,
     port_forward,
 )
+from tests.support import polling
 
 T = TypeVar("T")
 API_PORT = 8080
@@ -30,15 +29,9 @@ PAUSE_ANNOTATION = "dataquarantine.io/pause-reconciliation"
 
 
 def eventually(check: Callable[[], T | None], *, what: str, timeout: float = 60.0) -> T:
-    """Poll until `check` returns something truthy, and return it; fail with `what`."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    """`polling.eventually` with the end-to-end tests' longer wait and slower polling (real
+    pods start, and every check runs kubectl)."""
+    return polling.eventually(check, what=what, timeout=timeout, interval=0.3)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ custom resources and their children, polling, and small spec builders."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,18 +30,6 @@ OPERATOR_NAMESPACE: Final = "dataquarantine-system"
 OPERATOR_ACCOUNT: Final = "dataquarantine-operator"
 
 T = TypeVar("T")
-
-
-def eventually(check: Callable[[], T | None], *, what: str, timeout: float = 30.0) -> T:
-    """Poll until `check` returns something truthy, and return it; fail with `what`."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
 @dataclass(frozen=True)
@@ -165,6 +152,21 @@ class Cluster:
             GROUP, VERSION, namespace, resource.plural, name
         )
 
+    def with_condition(
+        self,
+        resource: ResourceNames,
+        namespace: str,
+        name: str,
+        type_: str,
+        status: str,
+        reason: str | None = None,
+        message: str | None = None,
+    ) -> dict[str, Any] | None:
+        """The custom resource once it has the condition (see `has_condition`), else None: a
+        check for `eventually`."""
+        found = self.get(resource, namespace, name)
+        return found if has_condition(found, type_, status, reason, message) else None
+
     def schema(self, namespace: str, name: str) -> dict[str, Any] | None:
         """A ValidationSchema."""
         return self.get(VALIDATION_SCHEMA, namespace, name)
@@ -261,3 +263,11 @@ def create_pipeline_secrets(cluster: Cluster, namespace: str) -> None:
         namespace, STORAGE_SECRET, {"accessKey": "test-access", "secretKey": "test-secret"}
     )
     cluster.create_secret(namespace, DATABASE_SECRET, {"dsn": "postgresql://test@localhost/test"})
+
+
+def create_shop_pipeline(cluster: Cluster, namespace: str, **overrides: Any) -> None:
+    """The Secrets, the ValidationSchema `orders` (`order_schema`), and the QuarantinePipeline
+    `shop` on it (`pipeline_spec` with `overrides`)."""
+    create_pipeline_secrets(cluster, namespace)
+    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
+    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders", **overrides))

@@ -16,8 +16,9 @@ import pytest
 from kubernetes import client
 
 from quarantine_operator.api.v1alpha1 import VALIDATION_SCHEMA
+from tests.support.polling import eventually
 
-from .cluster import REPO, Cluster, eventually, has_condition, order_schema, schema_spec
+from .cluster import REPO, Cluster, has_condition, order_schema, schema_spec
 
 
 def _free_port() -> int:

@@ -9,18 +9,12 @@ from pathlib import Path
 
 import yaml
 
-from quarantine_operator.api.v1alpha1 import QUARANTINE_PIPELINE
+from quarantine_operator.api.v1alpha1 import QUARANTINE_PIPELINE, VALIDATION_SCHEMA
 from quarantine_operator.render import CONFIG_HASH_ANNOTATION, MANAGED_BY
 from tests.conftest import StackEnv
+from tests.support.polling import eventually
 
-from .cluster import (
-    MANIFESTS,
-    OPERATOR_NAMESPACE,
-    Cluster,
-    Kubectl,
-    eventually,
-    has_condition,
-)
+from .cluster import MANIFESTS, OPERATOR_NAMESPACE, Cluster, Kubectl, has_condition
 
 
 def _columns(line: str) -> list[str]:
@@ -61,22 +55,22 @@ def test_the_samples_become_ready_and_render_owned_children_that_kubectl_lists(
     kubectl("apply", "-k", str(MANIFESTS / "samples"), "-n", namespace)
 
     schema = eventually(
-        lambda: (
-            (found := cluster.schema(namespace, "order-event"))
-            and has_condition(found, "Ready", "True", "SchemaPublished")
-            and found
+        lambda: cluster.with_condition(
+            VALIDATION_SCHEMA, namespace, "order-event", "Ready", "True", "SchemaPublished"
         ),
         what="the sample schema to be Ready",
     )
     assert schema["status"]["latestVersion"] == 1
     # No kubelet here: the pods never run, and the pipeline says so.
     pipeline = eventually(
-        lambda: (
-            (found := cluster.pipeline(namespace, "orders"))
-            and has_condition(
-                found, "Ready", "False", "DeploymentUnavailable", "0/1 validator pods ready"
-            )
-            and found
+        lambda: cluster.with_condition(
+            QUARANTINE_PIPELINE,
+            namespace,
+            "orders",
+            "Ready",
+            "False",
+            "DeploymentUnavailable",
+            "0/1 validator pods ready",
         ),
         what="the sample pipeline to report that no validator pod is ready",
     )

@@ -9,6 +9,7 @@ from quarantine_operator.api.v1alpha1 import (
     QUARANTINE_PIPELINE,
     VALIDATION_SCHEMA,
 )
+from tests.support.polling import eventually
 
 from .cluster import (
     DATABASE_SECRET,
@@ -17,14 +18,12 @@ from .cluster import (
     Kubectl,
     condition,
     create_pipeline_secrets,
-    eventually,
+    create_shop_pipeline,
     has_condition,
     order_schema,
     pipeline_spec,
     schema_spec,
 )
-
-CHILDREN = ("shop-config", "shop-validator", "shop-api")
 
 
 def _applied(cluster: Cluster, namespace: str, name: str = "shop") -> bool:
@@ -43,10 +42,8 @@ def test_a_pipeline_waiting_for_a_missing_schema_recovers_when_it_appears(
     cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
 
     pipeline = eventually(
-        lambda: (
-            (found := cluster.pipeline(namespace, "shop"))
-            and has_condition(found, "Ready", "False", "SchemaNotFound")
-            and found
+        lambda: cluster.with_condition(
+            QUARANTINE_PIPELINE, namespace, "shop", "Ready", "False", "SchemaNotFound"
         ),
         what="the pipeline to report the missing schema",
     )
@@ -72,10 +69,8 @@ def test_a_pipeline_waiting_for_a_missing_secret_recovers_when_it_appears(
     cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
 
     pipeline = eventually(
-        lambda: (
-            (found := cluster.pipeline(namespace, "shop"))
-            and has_condition(found, "Ready", "False", "SecretNotFound")
-            and found
+        lambda: cluster.with_condition(
+            QUARANTINE_PIPELINE, namespace, "shop", "Ready", "False", "SecretNotFound"
         ),
         what="the pipeline to report the incomplete Secret",
     )
@@ -101,9 +96,7 @@ def test_a_pipeline_waiting_for_a_missing_secret_recovers_when_it_appears(
 def test_deleted_and_edited_children_come_back_and_deleting_the_pipeline_removes_them(
     namespace: str, cluster: Cluster
 ) -> None:
-    create_pipeline_secrets(cluster, namespace)
-    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
-    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
+    create_shop_pipeline(cluster, namespace)
     eventually(lambda: _applied(cluster, namespace), what="the pipeline's children")
     validator = cluster.deployment(namespace, "shop-validator")
     assert validator is not None
@@ -149,9 +142,7 @@ def test_deleted_and_edited_children_come_back_and_deleting_the_pipeline_removes
 def test_the_pause_annotation_stops_every_write_until_it_is_removed(
     namespace: str, cluster: Cluster
 ) -> None:
-    create_pipeline_secrets(cluster, namespace)
-    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
-    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
+    create_shop_pipeline(cluster, namespace)
     eventually(lambda: _applied(cluster, namespace), what="the pipeline's children")
 
     cluster.patch(
@@ -201,15 +192,11 @@ def test_the_pause_annotation_stops_every_write_until_it_is_removed(
 def test_a_paused_pipeline_scales_its_validators_to_zero_and_is_ready(
     namespace: str, cluster: Cluster
 ) -> None:
-    create_pipeline_secrets(cluster, namespace)
-    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
-    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders", state="paused"))
+    create_shop_pipeline(cluster, namespace, state="paused")
 
     pipeline = eventually(
-        lambda: (
-            (found := cluster.pipeline(namespace, "shop"))
-            and has_condition(found, "Ready", "True", "PipelinePaused")
-            and found
+        lambda: cluster.with_condition(
+            QUARANTINE_PIPELINE, namespace, "shop", "Ready", "True", "PipelinePaused"
         ),
         what="the paused pipeline to be Ready",
     )
@@ -226,9 +213,7 @@ def test_a_paused_pipeline_scales_its_validators_to_zero_and_is_ready(
 def test_turning_the_api_off_deletes_its_deployment_and_service(
     namespace: str, cluster: Cluster
 ) -> None:
-    create_pipeline_secrets(cluster, namespace)
-    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
-    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
+    create_shop_pipeline(cluster, namespace)
     eventually(
         lambda: _applied(cluster, namespace) and cluster.service(namespace, "shop-api"),
         what="the pipeline's API",
@@ -250,9 +235,7 @@ def test_turning_the_api_off_deletes_its_deployment_and_service(
 def test_kubectl_scale_sets_the_validator_replicas_through_the_scale_subresource(
     namespace: str, cluster: Cluster, kubectl: Kubectl
 ) -> None:
-    create_pipeline_secrets(cluster, namespace)
-    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
-    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
+    create_shop_pipeline(cluster, namespace)
     eventually(lambda: _applied(cluster, namespace), what="the pipeline's children")
 
     kubectl("scale", "qp/shop", "--replicas=3", "-n", namespace)

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from quarantine_operator.api.v1alpha1 import QUARANTINE_PIPELINE, VALIDATION_SCHEMA
+from quarantine_operator.api.v1alpha1 import VALIDATION_SCHEMA
+from tests.support.polling import eventually
 
 from .cluster import (
     Cluster,
     condition,
-    create_pipeline_secrets,
-    eventually,
+    create_shop_pipeline,
     has_condition,
     order_schema,
-    pipeline_spec,
     schema_spec,
 )
 
 
 def _pipeline_on_schema_v1(cluster: Cluster, namespace: str) -> dict[str, Any]:
     """Schema `orders` at version 1 and pipeline `shop` following its latest version, applied."""
-    create_pipeline_secrets(cluster, namespace)
-    cluster.create(VALIDATION_SCHEMA, namespace, "orders", schema_spec(order_schema()))
-    cluster.create(QUARANTINE_PIPELINE, namespace, "shop", pipeline_spec("orders"))
+    create_shop_pipeline(cluster, namespace)
     return eventually(
         lambda: (
             (found := cluster.pipeline(namespace, "shop"))
@@ -46,10 +43,8 @@ def test_an_incompatible_change_is_refused_and_the_previous_version_stays_live(
     cluster.patch(VALIDATION_SCHEMA, namespace, "orders", {"spec": {"schema": breaking}})
 
     schema = eventually(
-        lambda: (
-            (found := cluster.schema(namespace, "orders"))
-            and has_condition(found, "Ready", "False", "IncompatibleSchema")
-            and found
+        lambda: cluster.with_condition(
+            VALIDATION_SCHEMA, namespace, "orders", "Ready", "False", "IncompatibleSchema"
         ),
         what="the change to be refused",
     )
@@ -138,10 +133,8 @@ def test_a_schema_whose_rule_does_not_compile_is_refused_as_invalid(
     cluster.create(VALIDATION_SCHEMA, namespace, "broken", schema_spec(order_schema(), rules=rules))
 
     schema = eventually(
-        lambda: (
-            (found := cluster.schema(namespace, "broken"))
-            and has_condition(found, "Ready", "False", "InvalidSchema")
-            and found
+        lambda: cluster.with_condition(
+            VALIDATION_SCHEMA, namespace, "broken", "Ready", "False", "InvalidSchema"
         ),
         what="the schema to be refused",
     )

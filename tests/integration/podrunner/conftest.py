@@ -18,7 +18,7 @@ from kubernetes import client
 
 from quarantine_operator import handlers
 from tests.conftest import PodRunnerFactory, StackEnv, kopf_running
-from tests.integration.operator.cluster import Cluster, eventually
+from tests.integration.operator.cluster import Cluster
 from tests.integration.operator.conftest import (  # noqa: F401 - fixtures used here
     cluster,
     installed,
@@ -26,6 +26,7 @@ from tests.integration.operator.conftest import (  # noqa: F401 - fixtures used 
     operator_kubeconfig,
 )
 from tests.integration.validator.harness import Pipeline
+from tests.support.polling import eventually
 from validator_pod.domain.pipeline_config import Delivery
 
 NAMESPACE_PREFIX = "dqpr-"

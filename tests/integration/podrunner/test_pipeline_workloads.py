@@ -17,7 +17,7 @@ from quarantine_operator.render import CONFIG_HASH_ANNOTATION
 from testenv.podrunner import PodRunner
 from testenv.processes import is_alive
 from tests.conftest import PodRunnerFactory, StackEnv
-from tests.integration.operator.cluster import Cluster, condition, eventually, has_condition
+from tests.integration.operator.cluster import Cluster, condition, has_condition
 from tests.integration.validator.harness import (
     Pipeline,
     Produced,
@@ -26,6 +26,7 @@ from tests.integration.validator.harness import (
     read_topic,
     wait_for_count,
 )
+from tests.support.polling import eventually
 
 SAMPLES = Path(__file__).resolve().parents[3] / "manifests" / "samples"
 VALIDATOR_PODS = "app.kubernetes.io/instance=orders,app.kubernetes.io/component=validator"

@@ -11,7 +11,8 @@ from kubernetes import client
 
 from quarantine_operator.render import MANAGED_BY
 from tests.conftest import PodRunnerFactory
-from tests.integration.operator.cluster import Cluster, eventually
+from tests.integration.operator.cluster import Cluster
+from tests.support.polling import eventually
 from tests.unit.podrunner.builders import rendered_objects
 
 LABELS = {"app.kubernetes.io/name": "dataquarantine", "app.kubernetes.io/managed-by": MANAGED_BY}
