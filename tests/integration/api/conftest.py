@@ -7,13 +7,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from miniopy_async import Minio
 from miniopy_async.deleteobjects import DeleteObject
 
 from tests.conftest import StackEnv
 from tests.integration.api.support import ApiPipeline, ValidatorRun
+from tests.support.databases import scratch_database
 from validator_pod.domain.pipeline_config import Delivery
 
 PipelineFactory = Callable[..., Awaitable[ApiPipeline]]
@@ -22,18 +22,8 @@ PipelineFactory = Callable[..., Awaitable[ApiPipeline]]
 @pytest.fixture(scope="session")
 async def api_dsn(stack_env: StackEnv) -> AsyncIterator[str]:
     """A database of the API tests' own (the shared one may hold other migration histories)."""
-    name = f"dq_api_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(stack_env.postgres_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield stack_env.postgres_dsn.rsplit("/", 1)[0] + "/" + name
-    admin = await asyncpg.connect(stack_env.postgres_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(stack_env.postgres_dsn, "dq_api") as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from tests.conftest import StackEnv
+from tests.support.databases import scratch_database
 from validator_pod.adapters.metadata_db import MetadataDb, QuarantineRow, load_migrations
 from validator_pod.domain.records import ErrorType, FieldError, RecordStatus
 from validator_pod.pipeline.quarantining import errors_json, quarantine_record_id
@@ -53,18 +54,8 @@ def _id(pipeline: str, offset: int, namespace: str = "ns") -> UUID:
 @pytest.fixture
 async def fresh_dsn(stack_env: StackEnv) -> AsyncIterator[str]:
     """A database of this test's own, with no migrations applied."""
-    name = f"dq_migrations_{uuid4().hex[:12]}"
-    admin = await asyncpg.connect(stack_env.postgres_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield stack_env.postgres_dsn.rsplit("/", 1)[0] + "/" + name
-    admin = await asyncpg.connect(stack_env.postgres_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(stack_env.postgres_dsn, "dq_migrations") as dsn:
+        yield dsn
 
 
 async def test_migrations_run_once_even_when_processes_start_together(fresh_dsn: str) -> None:
