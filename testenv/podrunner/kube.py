@@ -90,6 +90,26 @@ def _read_or_none(action: str, read: Callable[[], Any]) -> dict[str, Any] | None
             raise
 
 
+def _read_namespaced(
+    kind: str, read: Callable[..., Any], namespace: str, name: str
+) -> dict[str, Any] | None:
+    """A namespaced object through the client's `read_namespaced_*` method `read`, or None."""
+    return _read_or_none(
+        f"reading {kind} {namespace}/{name}",
+        lambda: read(name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT),
+    )
+
+
+def _read_owned(
+    read: Callable[..., Any], namespace: str, reference: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The object an ownerReference names, or None when it is gone or another incarnation."""
+    found = _read_namespaced(reference["kind"], read, namespace, reference["name"])
+    if found is None or found["metadata"].get("uid") != reference.get("uid"):
+        return None
+    return found
+
+
 def load_configuration(kubeconfig: Path) -> client.Configuration:
     """A client configuration from the kubeconfig file; nothing global is modified."""
     configuration = client.Configuration()
@@ -331,51 +351,27 @@ class Kube:
         replica_set_ref = controller_of(pod, "ReplicaSet")
         if replica_set_ref is None:
             return None
-        replica_set = self._read_owned(
-            lambda name: self._apps.read_namespaced_replica_set(
-                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ),
-            replica_set_ref,
+        replica_set = _read_owned(
+            self._apps.read_namespaced_replica_set, namespace, replica_set_ref
         )
         deployment_ref = controller_of(replica_set or {}, "Deployment")
         if deployment_ref is None:
             return None
-        return self._read_owned(
-            lambda name: self._apps.read_namespaced_deployment(
-                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ),
-            deployment_ref,
-        )
-
-    def _read_owned(self, read: Any, reference: Mapping[str, Any]) -> dict[str, Any] | None:
-        found = _read_or_none(
-            f"reading {reference['kind']} {reference['name']}", lambda: read(reference["name"])
-        )
-        if found is None or found["metadata"].get("uid") != reference.get("uid"):
-            return None
-        return found
+        return _read_owned(self._apps.read_namespaced_deployment, namespace, deployment_ref)
 
     # --- Secrets and ConfigMaps ---
 
     def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
         """A Secret's data, decoded; None when it does not exist."""
-        found = _read_or_none(
-            f"reading Secret {namespace}/{name}",
-            lambda: self._core.read_namespaced_secret(
-                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ),
-        )
+        found = _read_namespaced("Secret", self._core.read_namespaced_secret, namespace, name)
         if found is None:
             return None
         return {key: base64.b64decode(value) for key, value in (found.get("data") or {}).items()}
 
     def read_config_map(self, namespace: str, name: str) -> dict[str, bytes] | None:
         """A ConfigMap's data and binaryData as bytes; None when it does not exist."""
-        found = _read_or_none(
-            f"reading ConfigMap {namespace}/{name}",
-            lambda: self._core.read_namespaced_config_map(
-                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ),
+        found = _read_namespaced(
+            "ConfigMap", self._core.read_namespaced_config_map, namespace, name
         )
         if found is None:
             return None
