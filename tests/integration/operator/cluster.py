@@ -1,5 +1,6 @@
 """Helpers for the operator's tests against the real apiserver: kubectl, an admin client for the
-custom resources and their children, polling, and small spec builders."""
+custom resources and their children (with checks for `tests.support.polling.eventually`), and
+small spec builders."""
 
 from __future__ import annotations
 
