@@ -190,7 +190,9 @@ async def run(options: DemoOptions, layout: Layout, started: Started) -> None:
     state = layout.state / "demo"
     stack = Stack(layout)
     try:
-        started.stack_services = stack.up()
+        # in a thread: starting a service waits for it with probes that run event loops of
+        # their own, which cannot start inside this one
+        started.stack_services = await asyncio.to_thread(stack.up)
     except StackError as exc:
         raise SystemExit(f"[demo] the local stack could not start: {exc}") from exc
     env = stack.env()
