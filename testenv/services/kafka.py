@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import shutil
 import uuid
 from pathlib import Path
+from typing import Final
 
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 from testenv.advertising import LOOPBACK
 from testenv.errors import StackError
@@ -80,7 +84,7 @@ class Kafka:
         )
         bootstrap = f"{ctx.host}:{ctx.ports['port']}"
         wait_until(
-            lambda: asyncio.run(_lists_topics(bootstrap)),
+            lambda: asyncio.run(_accepts_writes(bootstrap)),
             what="kafka",
             timeout=90,
             pid=pid,
@@ -127,15 +131,34 @@ def server_properties(home: Path, port: int, controller: int, *, host: str = LOO
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
-async def _lists_topics(bootstrap: str) -> bool:
+READY_TOPIC: Final = "dataquarantine-testenv-ready"
+"""A one-partition topic that the readiness probe writes to."""
+
+
+async def _accepts_writes(bootstrap: str) -> bool:
+    """Whether the broker serves clients: the probe topic exists (created on the first start)
+    and takes an acknowledged write. Listing topics is not enough: a restarted broker answers
+    metadata requests before it is unfenced, while new topics still get no leader."""
     # aiokafka logs every refused connection at ERROR while the broker boots: expected here.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
-    await admin.start()
     try:
-        await admin.list_topics()
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        await admin.start()
+        try:
+            if READY_TOPIC not in await admin.list_topics():
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics([NewTopic(READY_TOPIC, 1, 1)])
+        finally:
+            await admin.close()
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", request_timeout_ms=3000
+        )
+        await producer.start()
+        try:
+            await asyncio.wait_for(producer.send_and_wait(READY_TOPIC, b"ready"), 5)
+        finally:
+            await producer.stop()
     finally:
-        await admin.close()
         logging.getLogger("aiokafka").setLevel(logging.NOTSET)
     return True
 
