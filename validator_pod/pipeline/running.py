@@ -47,6 +47,7 @@ from validator_pod.adapters.errors import (
     AdapterError,
     KafkaClientError,
     PartitionsRevokedError,
+    ProducerFencedError,
 )
 from validator_pod.adapters.kafka import (
     ConsumerRecord,
@@ -205,8 +206,15 @@ class _InFlight:
             raise VoidBatchError("an earlier batch did not send its records")
 
 
-_NOT_COMMITTED: Final = (PartitionsRevokedError, VoidBatchError, EarlierFlushFailedError)
-"""Why a batch may end uncommitted without anything being wrong with the process."""
+_NOT_COMMITTED: Final = (
+    PartitionsRevokedError,
+    VoidBatchError,
+    EarlierFlushFailedError,
+    ProducerFencedError,
+)
+"""Why a batch may end uncommitted without anything being wrong with the process. A fenced
+producer is among them: after a broker restart the idempotent producer's sequence numbers can
+be out of step (`OutOfOrderSequenceNumber`); the producer is replaced and the batch read again."""
 
 
 class ValidatorLoop(RebalanceHandler):
@@ -453,12 +461,14 @@ class ValidatorLoop(RebalanceHandler):
     async def _reap(self) -> bool:
         """Forget finished batches; if one was not committed, void the rest and return False."""
         committed = True
+        fenced = False
         running: list[_InFlight] = []
         for entry in self._inflight:
             if not entry.task.done():
                 running.append(entry)
             elif not self._was_committed(entry.task):
                 committed = False
+                fenced = fenced or _fenced(entry.task)
         self._inflight = running
         self._committer.raise_failure()
         if not committed:
@@ -466,6 +476,9 @@ class ValidatorLoop(RebalanceHandler):
             self._inflight = []
             if self._exactly_once:
                 await self._recover_producer()
+            elif fenced:
+                logger.warning("replacing the producer: it was fenced", extra=self._context)
+                await self._retrier.call(self.producer.restart)
         return committed
 
     def _was_committed(self, task: asyncio.Task[None]) -> bool:
@@ -702,6 +715,16 @@ class ValidatorLoop(RebalanceHandler):
             f"above {spec.threshold:.1%}; consumption is paused until the pipeline restarts"
         )
         self._readiness.set_problem(BREAKER, reason)
+
+
+def _fenced(task: asyncio.Task[None]) -> bool:
+    """Whether a finished batch failed because the producer was fenced."""
+    if task.cancelled():
+        return False
+    exc = task.exception()
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup(ProducerFencedError) is not None
+    return isinstance(exc, ProducerFencedError)
 
 
 def _segments_writer(store: ObjectStore, layout: QuarantineLayout) -> Callable[[], Awaitable[None]]:

@@ -39,9 +39,12 @@ async def test_valid_and_invalid_records_land_with_exact_headers_rows_and_segmen
 
     validator = start_validator(pipeline, "pod-a")
     await validator.wait_ready()
-    await wait_for_count(
-        stack_env.kafka_bootstrap, [pipeline.valid, pipeline.quarantine], 1, 6, within=30
-    )
+    try:
+        await wait_for_count(
+            stack_env.kafka_bootstrap, [pipeline.valid, pipeline.quarantine], 1, 6, within=30
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nvalidator log:\n{validator.tail(60)}") from None
     assert validator.terminate() == 0
 
     valid = await read_topic(stack_env.kafka_bootstrap, pipeline.valid, 1)
