@@ -350,6 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     layout = Layout.from_environment()
     started = Started()
     with single_demo(layout.state / "demo"):
+        # Ctrl-C and SIGTERM both stop the demo cleanly, also when it was started as a
+        # background job (a shell starts those with SIGINT ignored, and Python keeps it so)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
         try:
             asyncio.run(run(options, layout, started))

@@ -1,6 +1,6 @@
 """The demo command, the way a newcomer runs it: from nothing (no stack running) it starts the
-local stack, reaches "pipeline Ready", shows quarantined records with their reasons, and on
-Ctrl-C stops everything it started."""
+local stack, reaches "pipeline Ready", shows quarantined records with their reasons, and when
+told to stop (SIGTERM, or Ctrl-C) stops everything it started."""
 
 from __future__ import annotations
 
@@ -42,7 +42,13 @@ def test_the_demo_from_nothing_reaches_ready_shows_reasons_and_stops_what_it_sta
     if "DQ_CACHE" in os.environ:
         env["DQ_CACHE"] = os.environ["DQ_CACHE"]
     demo = subprocess.Popen(
-        [sys.executable, "-m", "testenv.demo", "--rate", "100", "--interval", "2"],
+        # started the way a shell starts a background job (`scripts/demo &`): SIGINT ignored
+        [
+            "sh",
+            "-c",
+            'trap "" INT; exec "$0" -m testenv.demo --rate 100 --interval 2',
+            sys.executable,
+        ],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -77,8 +83,12 @@ def test_the_demo_from_nothing_reaches_ready_shows_reasons_and_stops_what_it_sta
         assert ready is not None, transcript
         assert reasons is not None, transcript
     finally:
-        demo.send_signal(signal.SIGINT)
-        exit_code = demo.wait(timeout=180)
+        demo.send_signal(signal.SIGTERM)
+        try:
+            exit_code = demo.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            raise
         reader.join(timeout=10)
         stream.close()
     while not lines.empty():
