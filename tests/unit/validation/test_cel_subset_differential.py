@@ -1,8 +1,9 @@
 """The CEL subset against the real engine: same violations, same messages, same values.
 
 Each expression of the corpus runs on the same deterministic records (seeded random: missing
-fields, wrong types, bools for ints, ints beyond 64 bits, NaN and infinities, empty and non-ASCII
-strings) once with the fast evaluators and once with the engine only.
+fields, wrong types, bools for ints, ints beyond 64 bits, ints and doubles around 2**53, NaN and
+infinities, empty and non-ASCII strings) once with the fast evaluators and once with the engine
+only.
 """
 
 from __future__ import annotations
@@ -53,6 +54,37 @@ EXPRESSIONS: Final = (
     "record.f == record.f",
     "record.f != record.g",
     "record.f * record.g",
+    # an int and a double (exact up to 2**53; `num` is either)
+    "record.a == record.f",
+    "record.f != record.a",
+    "record.a < record.f",
+    "record.f <= record.b",
+    "record.a > record.g",
+    "record.g >= record.a",
+    "record.f > 0",
+    "record.f == 0",
+    "record.f != 1",
+    "0 <= record.f",
+    "record.a >= 0.5",
+    "record.a == 2.0",
+    "record.a < -0.0",
+    "record.f == 9007199254740992",
+    "record.f >= 9007199254740993",
+    "-9007199254740992 < record.f",
+    "record.a <= 9007199254740992.0",
+    "record.a == 9007199254740993.0",
+    "record.num > 0 && record.s in ['EUR','USD']",
+    "record.num == record.a",
+    "record.num >= record.f",
+    "record.a in [1.0, 2.5, -0.0]",
+    "record.f in [0, 2, 3]",
+    "record.f in [1, 9007199254740993]",
+    "record.num in [55, 55.0, 'EUR']",
+    "record.num in [2, 9007199254740992.0]",
+    "record.num in record.l",
+    "record.f in record.l",
+    "record.f + 1 > 0",
+    "record.a * 1.5 > 0.0",
     # strings
     "record.s == 'pos'",
     'record.s != "paypal"',
@@ -125,8 +157,14 @@ EXPRESSIONS: Final = (
     "record.l",
 )
 
-INTS: Final = (0, 1, 2, 3, 5, 7, 10, -1, -7, 2**62, 2**63 - 1, -(2**63), 2**63, 2**64, 10**30)
-FLOATS: Final = (0.0, -0.0, 0.5, 1.5, 2.0, 3.0, -2.5, 1e308, 5e-324, math.nan, math.inf, -math.inf)
+INTS: Final = (
+    *(0, 1, 2, 3, 5, 7, 10, 55, -1, -7, 2**62, 2**63 - 1, -(2**63), 2**63, 2**64, 10**30),
+    *(2**53 - 1, 2**53, 2**53 + 1, -(2**53), -(2**53) - 1),
+)
+FLOATS: Final = (
+    *(0.0, -0.0, 0.5, 1.0, -1.0, 1.5, 2.0, 3.0, -2.5, 55.0, 1e308, 5e-324),
+    *(2.0**53, 2.0**53 + 2, -(2.0**53), 2.0**63, math.nan, math.inf, -math.inf),
+)
 STRINGS: Final = (
     *("", "a", "ab", "b", "p", "x", "k", "pos", "paypal", "EUR", "USD", "order.cancelled"),
     *("é", "😀", "tab\t", "pos\x00", "\uffff", "\ud800"),
@@ -163,7 +201,8 @@ def nested(rng: random.Random, depth: int) -> Any:
 
 
 def a_list(rng: random.Random, depth: int) -> Any:
-    pool = (1, 2, "b", "pos", "EUR", 1.0, True, None, 2**63, math.nan, [1], {})
+    pool = (1, 2, "b", "pos", "EUR", 1.0, 2.0, -0.0, True, None, 2**63, math.nan, [1], {})
+    pool += (55, 2**53 + 1, 2.0**53, math.inf)
     return [rng.choice(pool) for _ in range(rng.randrange(4))]
 
 
@@ -177,6 +216,7 @@ FIELDS: Final[dict[str, Generator]] = {
     "b": from_(INTS),
     "f": from_(FLOATS),
     "g": from_(FLOATS),
+    "num": from_(INTS + FLOATS),
     "s": from_(STRINGS),
     "t": from_(STRINGS),
     "flag": from_((True, False)),
