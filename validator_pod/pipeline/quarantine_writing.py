@@ -24,9 +24,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from validator_pod.adapters.kafka import TopicPartition
+from validator_pod.pipeline.waiting import set_before_end
 
 H = TypeVar("H")
 L = TypeVar("L")
@@ -51,17 +52,7 @@ class Turn:
         """Return once the previous flush's dead letters are queued; raise
         `EarlierFlushFailedError` when it ended without queuing them."""
         previous = self._previous
-        if previous is None or previous._queued.is_set():
-            return
-        waiter = asyncio.ensure_future(previous._queued.wait())
-        pending: set[asyncio.Future[Any]] = {waiter}
-        if self._previous_task is not None:
-            pending.add(self._previous_task)
-        try:
-            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-        if not previous._queued.is_set():
+        if previous is not None and not await set_before_end(previous._queued, self._previous_task):
             raise EarlierFlushFailedError("an earlier quarantine write failed")
 
     def done(self) -> None:

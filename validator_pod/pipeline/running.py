@@ -73,6 +73,7 @@ from validator_pod.pipeline.quarantine_writing import (
     QuarantineWriter,
     Turn,
 )
+from validator_pod.pipeline.waiting import set_before_end
 from validator_pod.validation.evaluating import Outcome
 
 logger = logging.getLogger(__name__)
@@ -195,14 +196,7 @@ class _InFlight:
     async def valid_records_queued(self) -> None:
         """Wait until this batch's valid records are queued; raise `VoidBatchError` when it
         ended without (it failed: no later record may overtake its records)."""
-        if self.valid_queued.is_set():
-            return
-        waiter = asyncio.ensure_future(self.valid_queued.wait())
-        try:
-            await asyncio.wait({waiter, self.task}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-        if not self.valid_queued.is_set():
+        if not await set_before_end(self.valid_queued, self.task):
             raise VoidBatchError("an earlier batch did not send its records")
 
 
